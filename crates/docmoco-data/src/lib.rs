@@ -1,0 +1,7 @@
+//! Framework-free document data: reading pages (images, PDFs), labelled formats, augmentation
+//! and the parallel loader. Nothing here depends on the deep-learning framework.
+
+pub mod error;
+pub mod icdar;
+
+pub use error::DataError;
