@@ -16,7 +16,7 @@ What each file checks
 ---------------------
 resnet18_tiny.safetensors / resnet18_tiny.pth
     torchvision ResNet-18 (BasicBlock, [2,2,2,2]) with stage widths
-    [8,16,32,64], num_classes=10, torchvision parameter names under the prefix
+    [4,8,16,32], num_classes=10, torchvision parameter names under the prefix
     `model.` (the .pth holds the very same state_dict, unprefixed, written by
     torch.save, to test direct .pth loading). BN affine params randomised and
     running stats warmed up by 3 train-mode forwards.  `x` [2,3,32,32];
@@ -137,7 +137,7 @@ class TinyResNet(ResNet):
 
 def make_resnet_fixture(name, block, layers, pth_name=None, bn1_after=False):
     torch.manual_seed(0)
-    model = TinyResNet(block, layers, [8, 16, 32, 64], num_classes=10)
+    model = TinyResNet(block, layers, [4, 8, 16, 32], num_classes=10)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
