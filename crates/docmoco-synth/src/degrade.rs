@@ -1,0 +1,315 @@
+//! Scan-like degradations: paper tone and texture, skew, blur, border shadows, contrast,
+//! noise and speckle, JPEG artefacts.
+//!
+//! Each has a random strength (often zero), because MoCo's augmentations should not be the
+//! only thing that makes pages look different, and a detector trained on clean renders
+//! fails on real scans. The skew is the only geometric step and is applied to the ground
+//! truth too.
+
+use std::io::Cursor;
+
+use image::{GrayImage, ImageFormat};
+use rand::Rng;
+
+use crate::canvas::sample_bilinear;
+use crate::gt::{clamp_to_page, Rotation, TextLine};
+use crate::SynthError;
+
+/// Strengths of every degradation for one page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Degradation {
+    /// Grey level of blank paper (0..255).
+    pub paper: f32,
+    /// Grey level of full ink.
+    pub ink: f32,
+    /// Amplitude of the low-frequency paper texture, in grey levels.
+    pub texture: f32,
+    /// Page skew in radians (positive is clockwise on screen).
+    pub angle: f32,
+    /// Gaussian blur sigma in pixels.
+    pub blur: f32,
+    /// Border shadow strength (0..1) and width as a fraction of the page, per side
+    /// (left, top, right, bottom).
+    pub shadow: [(f32, f32); 4],
+    /// Contrast factor around mid-grey and brightness offset.
+    pub contrast: f32,
+    pub brightness: f32,
+    /// Gaussian noise sigma in grey levels.
+    pub noise: f32,
+    /// Speckles (dust, toner dots) per megapixel.
+    pub speckle: f32,
+    /// JPEG round trip quality, if any.
+    pub jpeg_quality: Option<u8>,
+}
+
+impl Degradation {
+    /// A clean render: white paper, black ink, nothing else.
+    pub fn none() -> Self {
+        Degradation {
+            paper: 255.0,
+            ink: 0.0,
+            texture: 0.0,
+            angle: 0.0,
+            blur: 0.0,
+            shadow: [(0.0, 0.0); 4],
+            contrast: 1.0,
+            brightness: 0.0,
+            noise: 0.0,
+            speckle: 0.0,
+            jpeg_quality: None,
+        }
+    }
+
+    /// Random strengths for a page whose long side is `long_side` pixels; pixel-sized
+    /// effects (blur) scale with resolution so that they mean the same physical thing.
+    pub fn random<R: Rng>(rng: &mut R, long_side: u32) -> Self {
+        let res = long_side as f32 / 1000.0;
+        let mut d = Degradation::none();
+        d.paper = rng.gen_range(215.0..255.0);
+        d.ink = rng.gen_range(0.0..70.0);
+        if rng.gen_bool(0.5) {
+            d.texture = rng.gen_range(0.0..10.0);
+        }
+        if rng.gen_bool(0.8) {
+            d.angle = rng.gen_range(-2.0f32..2.0).to_radians();
+        }
+        if rng.gen_bool(0.6) {
+            d.blur = rng.gen_range(0.3..1.3) * res.max(0.5);
+        }
+        for s in d.shadow.iter_mut() {
+            if rng.gen_bool(0.15) {
+                *s = (rng.gen_range(0.1..0.5), rng.gen_range(0.01..0.06));
+            }
+        }
+        if rng.gen_bool(0.5) {
+            d.contrast = rng.gen_range(0.75..1.25);
+            d.brightness = rng.gen_range(-20.0..20.0);
+        }
+        if rng.gen_bool(0.6) {
+            d.noise = rng.gen_range(1.0..10.0);
+        }
+        if rng.gen_bool(0.4) {
+            d.speckle = rng.gen_range(20.0..400.0);
+        }
+        if rng.gen_bool(0.5) {
+            d.jpeg_quality = Some(rng.gen_range(25..92));
+        }
+        d
+    }
+}
+
+/// Turns an ink buffer into a degraded greyscale image and moves the ground truth with
+/// the skew. `rng` drives the noise, so the result is deterministic given its seed.
+pub fn apply<R: Rng>(
+    ink: &[f32],
+    w: usize,
+    h: usize,
+    lines: &[TextLine],
+    d: &Degradation,
+    rng: &mut R,
+) -> Result<(GrayImage, Vec<TextLine>), SynthError> {
+    let mut v: Vec<f32> = ink
+        .iter()
+        .map(|&k| d.paper - k.clamp(0.0, 1.0) * (d.paper - d.ink))
+        .collect();
+    if d.texture > 0.0 {
+        texture(&mut v, w, h, d.texture, rng);
+    }
+    let mut out_lines: Vec<TextLine> = lines.to_vec();
+    if d.angle != 0.0 {
+        let c = [w as f32 / 2.0, h as f32 / 2.0];
+        let rot = Rotation::new(d.angle, c, c);
+        v = rotate(&v, w, h, &rot, d.paper);
+        out_lines = lines.iter().map(|l| rot.map_line(l)).collect();
+    }
+    for l in &mut out_lines {
+        clamp_to_page(l, w as f32, h as f32);
+    }
+    if d.blur > 0.05 {
+        gaussian_blur(&mut v, w, h, d.blur);
+    }
+    shadows(&mut v, w, h, &d.shadow);
+    if d.contrast != 1.0 || d.brightness != 0.0 {
+        for x in v.iter_mut() {
+            *x = (*x - 128.0) * d.contrast + 128.0 + d.brightness;
+        }
+    }
+    if d.noise > 0.0 {
+        for x in v.iter_mut() {
+            *x += d.noise * gauss(rng);
+        }
+    }
+    if d.speckle > 0.0 {
+        let n = (d.speckle * (w * h) as f32 / 1e6) as usize;
+        for _ in 0..n {
+            let (x, y) = (rng.gen_range(0..w), rng.gen_range(0..h));
+            let val = if rng.gen_bool(0.8) {
+                rng.gen_range(0.0..90.0)
+            } else {
+                255.0
+            };
+            let r = if rng.gen_bool(0.2) { 1 } else { 0 };
+            for yy in y.saturating_sub(r)..(y + r + 1).min(h) {
+                for xx in x.saturating_sub(r)..(x + r + 1).min(w) {
+                    v[yy * w + xx] = val;
+                }
+            }
+        }
+    }
+    let bytes: Vec<u8> = v
+        .iter()
+        .map(|x| x.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    let mut img = GrayImage::from_raw(w as u32, h as u32, bytes)
+        .ok_or_else(|| SynthError::InvalidConfig(format!("image buffer does not match {w}x{h}")))?;
+    if let Some(q) = d.jpeg_quality {
+        img = jpeg_round_trip(&img, q)?;
+    }
+    Ok((img, out_lines))
+}
+
+/// Standard normal sample (Box-Muller; one of the pair is dropped for simplicity).
+fn gauss<R: Rng>(rng: &mut R) -> f32 {
+    let u1: f32 = rng.gen_range(1e-7..1.0);
+    let u2: f32 = rng.gen_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Low-frequency paper texture: a coarse random grid, bilinearly upsampled.
+fn texture<R: Rng>(v: &mut [f32], w: usize, h: usize, amp: f32, rng: &mut R) {
+    let (gw, gh) = (9usize, 12usize);
+    let grid: Vec<f32> = (0..gw * gh).map(|_| rng.gen_range(-amp..amp)).collect();
+    for y in 0..h {
+        let gy = y as f32 / h as f32 * (gh - 1) as f32;
+        for x in 0..w {
+            let gx = x as f32 / w as f32 * (gw - 1) as f32;
+            v[y * w + x] += sample_bilinear(&grid, gw, gh, gx, gy, 0.0);
+        }
+    }
+}
+
+/// Rotates about the centre with bilinear resampling, filling with paper.
+fn rotate(v: &[f32], w: usize, h: usize, rot: &Rotation, fill: f32) -> Vec<f32> {
+    let mut out = vec![fill; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let [sx, sy] = rot.inverse([x as f32 + 0.5, y as f32 + 0.5]);
+            out[y * w + x] = sample_bilinear(v, w, h, sx - 0.5, sy - 0.5, fill);
+        }
+    }
+    out
+}
+
+/// Separable Gaussian blur with clamped borders.
+pub fn gaussian_blur(v: &mut [f32], w: usize, h: usize, sigma: f32) {
+    let r = (sigma * 3.0).ceil() as i64;
+    let k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f32 = k.iter().sum();
+    let k: Vec<f32> = k.iter().map(|x| x / sum).collect();
+    let mut tmp = vec![0.0f32; w * h];
+    for y in 0..h {
+        let row = &v[y * w..(y + 1) * w];
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (j, kk) in k.iter().enumerate() {
+                let xx = (x as i64 + j as i64 - r).clamp(0, w as i64 - 1) as usize;
+                acc += row[xx] * kk;
+            }
+            tmp[y * w + x] = acc;
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = 0.0;
+            for (j, kk) in k.iter().enumerate() {
+                let yy = (y as i64 + j as i64 - r).clamp(0, h as i64 - 1) as usize;
+                acc += tmp[yy * w + x] * kk;
+            }
+            v[y * w + x] = acc;
+        }
+    }
+}
+
+/// Darkens towards the page edges, like a scanner lid or a book spine.
+fn shadows(v: &mut [f32], w: usize, h: usize, shadow: &[(f32, f32); 4]) {
+    if shadow.iter().all(|s| s.0 <= 0.0) {
+        return;
+    }
+    let long = w.max(h) as f32;
+    for y in 0..h {
+        for x in 0..w {
+            let dists = [x as f32, y as f32, (w - 1 - x) as f32, (h - 1 - y) as f32];
+            let mut f = 1.0;
+            for (d, (s, width)) in dists.iter().zip(shadow) {
+                if *s > 0.0 {
+                    f *= 1.0 - s * (-d / (width * long)).exp();
+                }
+            }
+            v[y * w + x] *= f;
+        }
+    }
+}
+
+/// Encodes as JPEG at `quality` and decodes again, to get real block artefacts.
+fn jpeg_round_trip(img: &GrayImage, quality: u8) -> Result<GrayImage, SynthError> {
+    let mut buf = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality);
+    img.write_with_encoder(enc)
+        .map_err(|source| SynthError::Image {
+            path: "<jpeg round trip>".into(),
+            source,
+        })?;
+    let dec =
+        image::load(Cursor::new(buf), ImageFormat::Jpeg).map_err(|source| SynthError::Image {
+            path: "<jpeg round trip>".into(),
+            source,
+        })?;
+    Ok(dec.to_luma8())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn clean_render_maps_ink_to_black_on_white() {
+        let ink = vec![0.0, 1.0, 0.5, 0.0];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let (img, _) = apply(&ink, 2, 2, &[], &Degradation::none(), &mut rng).expect("render");
+        assert_eq!(img.as_raw(), &vec![255, 0, 128, 255]);
+    }
+
+    #[test]
+    fn skew_moves_boxes_with_the_pixels() {
+        // A dark block; after rotation its box's centre must still be dark.
+        let (w, h) = (200, 300);
+        let mut ink = vec![0.0; w * h];
+        for y in 20..40 {
+            for x in 20..120 {
+                ink[y * w + x] = 1.0;
+            }
+        }
+        let line = TextLine::from_rect([20.0, 20.0, 120.0, 40.0], "x".into(), false);
+        let mut d = Degradation::none();
+        d.angle = 2.0f32.to_radians();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let (img, lines) = apply(&ink, w, h, &[line], &d, &mut rng).expect("render");
+        let q = lines[0].quad;
+        for t in [0.1f32, 0.5, 0.9] {
+            // Points along the middle of the rotated box.
+            let top = [
+                q[0][0] + t * (q[1][0] - q[0][0]),
+                q[0][1] + t * (q[1][1] - q[0][1]),
+            ];
+            let bot = [
+                q[3][0] + t * (q[2][0] - q[3][0]),
+                q[3][1] + t * (q[2][1] - q[3][1]),
+            ];
+            let mid = [(top[0] + bot[0]) / 2.0, (top[1] + bot[1]) / 2.0];
+            assert!(img.get_pixel(mid[0] as u32, mid[1] as u32)[0] < 60);
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Ground truth: text lines as ICDAR 2015 quadrilaterals, and the geometry that keeps
+//! them right when the page is rotated.
+
+use std::fmt::Write as _;
+
+/// One text line of a page, in the shape of `docmoco_data::icdar::TextLine`.
+///
+/// `quad` is in pixel coordinates of the output image, ICDAR 2015 order: clockwise
+/// starting at the top-left corner of the (unrotated) text, i.e. TL, TR, BR, BL.
+/// `dont_care` marks text a detector should neither be rewarded nor punished for
+/// (rotated stamp text, signatures), written as `###` in ICDAR files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextLine {
+    pub quad: [[f32; 2]; 4],
+    pub text: String,
+    pub dont_care: bool,
+}
+
+impl TextLine {
+    /// An axis-aligned box `[x0, y0, x1, y1)` (exclusive right/bottom edges) as a quad.
+    pub fn from_rect(rect: [f32; 4], text: String, dont_care: bool) -> Self {
+        let [x0, y0, x1, y1] = rect;
+        TextLine {
+            quad: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+            text,
+            dont_care,
+        }
+    }
+
+    /// The axis-aligned bounding box `[x0, y0, x1, y1]` of the quad.
+    pub fn bounds(&self) -> [f32; 4] {
+        let xs = self.quad.map(|p| p[0]);
+        let ys = self.quad.map(|p| p[1]);
+        let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+        let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+        [min(xs), min(ys), max(xs), max(ys)]
+    }
+}
+
+/// A rotation by `angle` radians about `(cx, cy)` followed by a shift, mapping source
+/// pixel coordinates to destination ones. Used for the page skew and for stamps.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub cos: f32,
+    pub sin: f32,
+    /// Centre of rotation in the source.
+    pub src_center: [f32; 2],
+    /// Where the source centre lands in the destination.
+    pub dst_center: [f32; 2],
+}
+
+impl Rotation {
+    pub fn new(angle: f32, src_center: [f32; 2], dst_center: [f32; 2]) -> Self {
+        Rotation {
+            cos: angle.cos(),
+            sin: angle.sin(),
+            src_center,
+            dst_center,
+        }
+    }
+
+    /// Source → destination. Positive angles turn clockwise on screen (y points down).
+    pub fn forward(&self, p: [f32; 2]) -> [f32; 2] {
+        let dx = p[0] - self.src_center[0];
+        let dy = p[1] - self.src_center[1];
+        [
+            self.dst_center[0] + self.cos * dx - self.sin * dy,
+            self.dst_center[1] + self.sin * dx + self.cos * dy,
+        ]
+    }
+
+    /// Destination → source, for resampling.
+    pub fn inverse(&self, p: [f32; 2]) -> [f32; 2] {
+        let dx = p[0] - self.dst_center[0];
+        let dy = p[1] - self.dst_center[1];
+        [
+            self.src_center[0] + self.cos * dx + self.sin * dy,
+            self.src_center[1] - self.sin * dx + self.cos * dy,
+        ]
+    }
+
+    /// Maps a line's quad, keeping the corner order (a rotation preserves orientation,
+    /// so TL stays the first corner clockwise).
+    pub fn map_line(&self, line: &TextLine) -> TextLine {
+        TextLine {
+            quad: line.quad.map(|p| self.forward(p)),
+            text: line.text.clone(),
+            dont_care: line.dont_care,
+        }
+    }
+}
+
+/// Clamps every corner into `[0, w] x [0, h]` so that written boxes are always inside
+/// the page, even where a skew pushed a corner of a margin-hugging line over the edge.
+pub fn clamp_to_page(line: &mut TextLine, w: f32, h: f32) {
+    for p in &mut line.quad {
+        p[0] = p[0].clamp(0.0, w);
+        p[1] = p[1].clamp(0.0, h);
+    }
+}
+
+/// Formats lines in the ICDAR 2015 `gt_*.txt` syntax: `x1,y1,...,x4,y4,transcription`
+/// with integer coordinates and `###` for don't-care lines.
+///
+/// Kept here (instead of only in `docmoco-data`) so page generation has no dependency
+/// on the reader crate; the two formats are tested against each other there.
+pub fn format_icdar(lines: &[TextLine]) -> String {
+    let mut out = String::new();
+    for l in lines {
+        for p in &l.quad {
+            let _ = write!(out, "{},{},", p[0].round() as i64, p[1].round() as i64);
+        }
+        if l.dont_care {
+            out.push_str("###");
+        } else {
+            out.push_str(&l.text);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_round_trips_and_keeps_order() {
+        let r = Rotation::new(0.03, [50.0, 80.0], [51.0, 79.0]);
+        let p = [10.0, 20.0];
+        let q = r.inverse(r.forward(p));
+        assert!((q[0] - p[0]).abs() < 1e-4 && (q[1] - p[1]).abs() < 1e-4);
+        let line = TextLine::from_rect([10.0, 10.0, 40.0, 20.0], "x".into(), false);
+        let m = r.map_line(&line);
+        // Clockwise in image coordinates (y down): the shoelace sum is positive.
+        let q = m.quad;
+        let area2: f32 = (0..4)
+            .map(|i| {
+                let (a, b) = (q[i], q[(i + 1) % 4]);
+                a[0] * b[1] - b[0] * a[1]
+            })
+            .sum();
+        assert!(area2 > 0.0);
+        assert!(m.quad[0][0] < m.quad[1][0] && m.quad[0][1] < m.quad[3][1]);
+    }
+
+    #[test]
+    fn icdar_format() {
+        let l = vec![
+            TextLine::from_rect([1.0, 2.0, 3.4, 4.6], "Total 12,00".into(), false),
+            TextLine::from_rect([0.0, 0.0, 1.0, 1.0], "PAID".into(), true),
+        ];
+        assert_eq!(
+            format_icdar(&l),
+            "1,2,3,2,3,5,1,5,Total 12,00\n0,0,1,0,1,1,0,1,###\n"
+        );
+    }
+}
