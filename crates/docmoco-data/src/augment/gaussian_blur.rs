@@ -1,0 +1,125 @@
+//! `GaussianBlur` with a random sigma, as MoCo v2's aug+ (sigma uniform in [0.1, 2.0]).
+//!
+//! MoCo blurs with PIL's `GaussianBlur(radius=sigma)`; torchvision's `F.gaussian_blur` needs
+//! an explicit kernel size. The size here is derived from sigma as `2 * ceil(3 * sigma) + 1`,
+//! which covers +-3 sigma (99.7 % of the mass), so small sigmas stay cheap and large ones
+//! are not truncated. The kernel is torchvision's (`exp(-x^2 / 2 sigma^2)` on integer
+//! offsets, normalised) with reflect padding; it is applied as two 1-D passes, which is the
+//! same 2-D kernel (an outer product) up to float rounding. On images smaller than the
+//! kernel the half-width is capped at `side - 1` per axis, where reflect padding is defined.
+
+use rand::Rng;
+
+use super::{random_apply::RandomOp, ChwImage};
+
+/// Kernel size MoCo's sigma maps to: `2 * ceil(3 * sigma) + 1`.
+pub fn kernel_size_for(sigma: f64) -> usize {
+    2 * (3.0 * sigma).ceil().max(0.0) as usize + 1
+}
+
+/// torchvision's `_get_gaussian_kernel1d` (f32).
+pub fn gaussian_kernel1d(kernel_size: usize, sigma: f32) -> Vec<f32> {
+    let half = (kernel_size as f32 - 1.0) * 0.5;
+    let pdf: Vec<f32> = (0..kernel_size)
+        .map(|i| {
+            let x = (i as f32 - half) / sigma;
+            (-0.5 * x * x).exp()
+        })
+        .collect();
+    let sum: f32 = pdf.iter().sum();
+    pdf.into_iter().map(|v| v / sum).collect()
+}
+
+/// Index into `0..n` with reflect padding (`torch.nn.functional.pad(mode="reflect")`,
+/// edge pixel not repeated), folded as often as needed.
+#[inline]
+fn reflect(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let m = i.rem_euclid(period);
+    if m < n as isize {
+        m as usize
+    } else {
+        (period - m) as usize
+    }
+}
+
+/// One 1-D pass of `kernel` along rows (`horizontal`) or columns, per plane.
+fn convolve(img: &mut ChwImage, kernel: &[f32], horizontal: bool) {
+    let (h, w) = (img.height, img.width);
+    let half = (kernel.len() / 2) as isize;
+    let n = h * w;
+    let mut out = vec![0f32; img.data.len()];
+    for c in 0..3 {
+        let src = &img.data[c * n..(c + 1) * n];
+        let dst = &mut out[c * n..(c + 1) * n];
+        for y in 0..h {
+            for x in 0..w {
+                let mut acc = 0f32;
+                for (k, &kv) in kernel.iter().enumerate() {
+                    let d = k as isize - half;
+                    let v = if horizontal {
+                        src[y * w + reflect(x as isize + d, w)]
+                    } else {
+                        src[reflect(y as isize + d, h) * w + x]
+                    };
+                    acc += v * kv;
+                }
+                dst[y * w + x] = acc;
+            }
+        }
+    }
+    img.data = out;
+}
+
+/// `F.gaussian_blur(img, [kernel_size, kernel_size], [sigma, sigma])` (odd kernel size).
+pub fn gaussian_blur(img: &mut ChwImage, kernel_size: usize, sigma: f32) {
+    if img.height == 0 || img.width == 0 {
+        return;
+    }
+    let half = kernel_size / 2;
+    let kx = gaussian_kernel1d(2 * half.min(img.width - 1) + 1, sigma);
+    let ky = gaussian_kernel1d(2 * half.min(img.height - 1) + 1, sigma);
+    convolve(img, &kx, true);
+    convolve(img, &ky, false);
+}
+
+/// Gaussian blur with sigma drawn uniformly from `sigma`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GaussianBlur {
+    pub sigma: (f64, f64),
+}
+
+impl RandomOp for GaussianBlur {
+    fn apply<R: Rng + ?Sized>(&self, img: &mut ChwImage, rng: &mut R) {
+        let (lo, hi) = self.sigma;
+        let sigma = lo + (hi - lo) * rng.gen::<f64>();
+        if sigma > 0.0 {
+            gaussian_blur(img, kernel_size_for(sigma), sigma as f32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_matches_torch_padding() {
+        let idx: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();
+        assert_eq!(idx, vec![3, 2, 1, 0, 1, 2, 3, 2, 1, 0]);
+    }
+
+    #[test]
+    fn blur_keeps_constants_and_mass() {
+        let mut img = ChwImage::filled(5, 9, 0.25);
+        gaussian_blur(&mut img, kernel_size_for(2.0), 2.0);
+        assert!(img.data.iter().all(|v| (v - 0.25).abs() < 1e-6));
+        assert_eq!(kernel_size_for(0.1), 3);
+        assert_eq!(kernel_size_for(2.0), 13);
+        let k = gaussian_kernel1d(13, 2.0);
+        assert!((k.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+}
