@@ -68,6 +68,10 @@ pub enum DataError {
     #[error("unsupported file {0} (expected png/jpg/jpeg/tif/tiff/bmp/webp/pdf)")]
     UnsupportedFile(PathBuf),
 
+    /// A page file directly in an ImageFolder root, where it has no class.
+    #[error("{0} is outside any class folder (expected <dir>/<class>/<file>)")]
+    OutsideClassFolder(PathBuf),
+
     /// Every page of the dataset failed to decode.
     #[error("none of the {count} pages could be decoded (first failure: {first})")]
     NoDecodablePages { count: usize, first: String },

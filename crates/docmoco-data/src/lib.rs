@@ -5,10 +5,13 @@ pub mod augment;
 pub mod decode;
 pub mod error;
 pub mod icdar;
+pub mod image_folder;
 pub mod pdf;
 mod resample;
 pub mod rng;
 pub mod sources;
 
+pub use decode::{decode_page, PageCache};
 pub use error::DataError;
+pub use image_folder::ImageFolder;
 pub use sources::{scan_pages, PageRef, ScanReport};
