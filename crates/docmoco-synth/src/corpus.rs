@@ -20,10 +20,10 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::gt::format_icdar;
 use crate::overlay::draw_overlay;
 use crate::page::{mix, render_page, PageSpec, MAX_SIZE, MIN_SIZE};
 use crate::{DocClass, SynthError};
+use docmoco_data::icdar::write_gt_file;
 
 /// What corpus to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,8 +190,7 @@ pub fn write_corpus(
                 .join(split)
                 .join("gt")
                 .join(format!("gt_{}.txt", pp.name));
-            fs::write(&gt_path, format_icdar(&page.lines))
-                .map_err(|e| SynthError::io(&gt_path, e))?;
+            write_gt_file(&gt_path, &page.lines)?;
             lines.fetch_add(page.lines.len(), Ordering::Relaxed);
             let row = format!(
                 "{}\t{}\t{}\t{}\t{}\n",

@@ -292,7 +292,7 @@ mod tests {
                 ink[y * w + x] = 1.0;
             }
         }
-        let line = TextLine::from_rect([20.0, 20.0, 120.0, 40.0], "x".into(), false);
+        let line = crate::gt::rect_line([20.0, 20.0, 120.0, 40.0], "x".into(), false);
         let mut d = Degradation::none();
         d.angle = 2.0f32.to_radians();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);

@@ -32,6 +32,9 @@ pub enum SynthError {
     /// An unknown document class name.
     #[error("unknown document class {0:?} (expected one of: {1})")]
     UnknownClass(String, String),
+    /// Writing or reading ground truth through `docmoco-data` failed.
+    #[error(transparent)]
+    Data(#[from] docmoco_data::DataError),
     /// A PDF could not be read, parsed or rendered.
     #[error("PDF error in {path}: {message}")]
     Pdf { path: PathBuf, message: String },

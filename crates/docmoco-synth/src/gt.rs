@@ -1,40 +1,32 @@
 //! Ground truth: text lines as ICDAR 2015 quadrilaterals, and the geometry that keeps
 //! them right when the page is rotated.
 
-use std::fmt::Write as _;
-
-/// One text line of a page, in the shape of `docmoco_data::icdar::TextLine`.
+/// One text line of a page: `docmoco_data`'s ICDAR 2015 record, so generated ground
+/// truth is written and read by the same code as the real data sets.
 ///
 /// `quad` is in pixel coordinates of the output image, ICDAR 2015 order: clockwise
 /// starting at the top-left corner of the (unrotated) text, i.e. TL, TR, BR, BL.
 /// `dont_care` marks text a detector should neither be rewarded nor punished for
-/// (rotated stamp text, signatures), written as `###` in ICDAR files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextLine {
-    pub quad: [[f32; 2]; 4],
-    pub text: String,
-    pub dont_care: bool,
+/// (rotated stamp text, signatures), written as `###`.
+pub use docmoco_data::icdar::TextLine;
+
+/// An axis-aligned box `[x0, y0, x1, y1)` (exclusive right/bottom edges) as a line.
+pub fn rect_line(rect: [f32; 4], text: String, dont_care: bool) -> TextLine {
+    let [x0, y0, x1, y1] = rect;
+    TextLine {
+        quad: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+        text,
+        dont_care,
+    }
 }
 
-impl TextLine {
-    /// An axis-aligned box `[x0, y0, x1, y1)` (exclusive right/bottom edges) as a quad.
-    pub fn from_rect(rect: [f32; 4], text: String, dont_care: bool) -> Self {
-        let [x0, y0, x1, y1] = rect;
-        TextLine {
-            quad: [[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
-            text,
-            dont_care,
-        }
-    }
-
-    /// The axis-aligned bounding box `[x0, y0, x1, y1]` of the quad.
-    pub fn bounds(&self) -> [f32; 4] {
-        let xs = self.quad.map(|p| p[0]);
-        let ys = self.quad.map(|p| p[1]);
-        let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
-        let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
-        [min(xs), min(ys), max(xs), max(ys)]
-    }
+/// The axis-aligned bounding box `[x0, y0, x1, y1]` of a line's quad.
+pub fn bounds(line: &TextLine) -> [f32; 4] {
+    let xs = line.quad.map(|p| p[0]);
+    let ys = line.quad.map(|p| p[1]);
+    let min = |v: [f32; 4]| v.into_iter().fold(f32::INFINITY, f32::min);
+    let max = |v: [f32; 4]| v.into_iter().fold(f32::NEG_INFINITY, f32::max);
+    [min(xs), min(ys), max(xs), max(ys)]
 }
 
 /// A rotation by `angle` radians about `(cx, cy)` followed by a shift, mapping source
@@ -99,27 +91,6 @@ pub fn clamp_to_page(line: &mut TextLine, w: f32, h: f32) {
     }
 }
 
-/// Formats lines in the ICDAR 2015 `gt_*.txt` syntax: `x1,y1,...,x4,y4,transcription`
-/// with integer coordinates and `###` for don't-care lines.
-///
-/// Kept here (instead of only in `docmoco-data`) so page generation has no dependency
-/// on the reader crate; the two formats are tested against each other there.
-pub fn format_icdar(lines: &[TextLine]) -> String {
-    let mut out = String::new();
-    for l in lines {
-        for p in &l.quad {
-            let _ = write!(out, "{},{},", p[0].round() as i64, p[1].round() as i64);
-        }
-        if l.dont_care {
-            out.push_str("###");
-        } else {
-            out.push_str(&l.text);
-        }
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +101,7 @@ mod tests {
         let p = [10.0, 20.0];
         let q = r.inverse(r.forward(p));
         assert!((q[0] - p[0]).abs() < 1e-4 && (q[1] - p[1]).abs() < 1e-4);
-        let line = TextLine::from_rect([10.0, 10.0, 40.0, 20.0], "x".into(), false);
+        let line = rect_line([10.0, 10.0, 40.0, 20.0], "x".into(), false);
         let m = r.map_line(&line);
         // Clockwise in image coordinates (y down): the shoelace sum is positive.
         let q = m.quad;
@@ -142,17 +113,5 @@ mod tests {
             .sum();
         assert!(area2 > 0.0);
         assert!(m.quad[0][0] < m.quad[1][0] && m.quad[0][1] < m.quad[3][1]);
-    }
-
-    #[test]
-    fn icdar_format() {
-        let l = vec![
-            TextLine::from_rect([1.0, 2.0, 3.4, 4.6], "Total 12,00".into(), false),
-            TextLine::from_rect([0.0, 0.0, 1.0, 1.0], "PAID".into(), true),
-        ];
-        assert_eq!(
-            format_icdar(&l),
-            "1,2,3,2,3,5,1,5,Total 12,00\n0,0,1,0,1,1,0,1,###\n"
-        );
     }
 }

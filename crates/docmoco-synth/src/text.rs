@@ -9,7 +9,6 @@ use ab_glyph::{point, Font, FontRef, GlyphId, PxScale};
 
 use crate::canvas::Canvas;
 use crate::fonts::{Family, Fonts};
-use crate::gt::TextLine;
 
 /// A glyph pixel counts as ink for the ground-truth box above this coverage: anti-aliasing
 /// fringes fainter than this are invisible after binarisation and would loosen the box.
@@ -274,7 +273,7 @@ impl Typesetter {
             .collect();
         let text = text.join(" ");
         if gt != Gt::Skip && !text.is_empty() {
-            c.push_line(TextLine::from_rect(rect, text, gt == Gt::DontCare));
+            c.push_line(crate::gt::rect_line(rect, text, gt == Gt::DontCare));
         }
         Some(rect)
     }

@@ -79,7 +79,7 @@ fn check_clean_gt(page: &SynthPage) {
             continue;
         }
         // Unrotated: the quad is an axis-aligned rectangle.
-        let [x0, y0, x1, y1] = l.bounds().map(|v| v as u32);
+        let [x0, y0, x1, y1] = docmoco_synth::gt::bounds(l).map(|v| v as u32);
         assert!(x1 > x0 && y1 > y0);
         let px = |x: u32, y: u32| img.get_pixel(x, y)[0];
         let mut dark = 0;
