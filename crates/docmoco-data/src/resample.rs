@@ -120,6 +120,66 @@ pub(crate) fn aa_bilinear_weights(in_size: usize, out_size: usize) -> AxisWeight
     }
 }
 
+/// A source image that can take a weighted sum along a row.
+pub(crate) trait Source {
+    /// `sum_k taps[k] * pixel(y, x0 + k)` per channel, accumulated in tap order.
+    fn dot_row(&self, y: usize, x0: usize, taps: &[f32]) -> [f32; 3];
+}
+
+/// `u8 / 255` for every byte: the exact floats `ToTensor` produces, without a division.
+static U8_TO_UNIT: [f32; 256] = {
+    let mut t = [0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as f32 / 255.0;
+        i += 1;
+    }
+    t
+};
+
+/// An interleaved RGB8 buffer of width `w`, read as floats in [0, 1].
+pub(crate) struct Rgb8Source<'a> {
+    pub raw: &'a [u8],
+    pub w: usize,
+}
+
+impl Source for Rgb8Source<'_> {
+    #[inline]
+    fn dot_row(&self, y: usize, x0: usize, taps: &[f32]) -> [f32; 3] {
+        let start = (y * self.w + x0) * 3;
+        let px = &self.raw[start..start + 3 * taps.len()];
+        let mut acc = [0f32; 3];
+        for (p, &wt) in px.chunks_exact(3).zip(taps) {
+            acc[0] += U8_TO_UNIT[p[0] as usize] * wt;
+            acc[1] += U8_TO_UNIT[p[1] as usize] * wt;
+            acc[2] += U8_TO_UNIT[p[2] as usize] * wt;
+        }
+        acc
+    }
+}
+
+/// A 3-plane CHW float buffer of width `w` and `plane = h * w`.
+pub(crate) struct ChwSource<'a> {
+    pub data: &'a [f32],
+    pub w: usize,
+    pub plane: usize,
+}
+
+impl Source for ChwSource<'_> {
+    #[inline]
+    fn dot_row(&self, y: usize, x0: usize, taps: &[f32]) -> [f32; 3] {
+        let mut acc = [0f32; 3];
+        for (c, a) in acc.iter_mut().enumerate() {
+            let start = c * self.plane + y * self.w + x0;
+            let row = &self.data[start..start + taps.len()];
+            for (&v, &wt) in row.iter().zip(taps) {
+                *a += v * wt;
+            }
+        }
+        acc
+    }
+}
+
 /// Where the resampled pixels go: the output buffer is CHW with 3 planes of
 /// `height * width`, and the computed window lands at `(top, left)` in it.
 pub(crate) struct Dest<'a> {
@@ -133,18 +193,15 @@ pub(crate) struct Dest<'a> {
 /// Resizes `crop` of a source image to `resized` = `(height, width)` and writes the pixels
 /// of `window` (a rectangle of the resized image) into `dest`.
 ///
-/// `pixel(y, x)` returns the RGB value of the source at absolute coordinates. Computing only
-/// a window is exact: each output pixel depends only on its own taps, so this is how
-/// `Resize` followed by `CenterCrop` runs in one pass.
-pub(crate) fn resample_into<P>(
-    pixel: P,
+/// Computing only a window is exact: each output pixel depends only on its own taps, so
+/// this is how `Resize` followed by `CenterCrop` runs in one pass.
+pub(crate) fn resample_into<S: Source>(
+    src: &S,
     crop: Rect,
     resized: (usize, usize),
     window: Rect,
     dest: Dest<'_>,
-) where
-    P: Fn(usize, usize) -> [f32; 3],
-{
+) {
     let (rh, rw) = resized;
     debug_assert!(window.top + window.height <= rh && window.left + window.width <= rw);
     debug_assert!(dest.data.len() >= 3 * dest.height * dest.width);
@@ -168,13 +225,7 @@ pub(crate) fn resample_into<P>(
         let y = crop.top + y0 + r;
         for ox in 0..ow {
             let (x0, taps) = wx.taps(window.left + ox);
-            let mut acc = [0f32; 3];
-            for (k, &w) in taps.iter().enumerate() {
-                let p = pixel(y, crop.left + x0 + k);
-                acc[0] += p[0] * w;
-                acc[1] += p[1] * w;
-                acc[2] += p[2] * w;
-            }
+            let acc = src.dot_row(y, crop.left + x0, taps);
             for (c, v) in acc.iter().enumerate() {
                 tmp[c * plane + r * ow + ox] = *v;
             }
@@ -201,33 +252,6 @@ pub(crate) fn resample_into<P>(
     }
 }
 
-/// Reads pixel `(y, x)` of an interleaved RGB8 buffer of width `w` as floats in [0, 1],
-/// the same values `ToTensor`/`convert_image_dtype` produce.
-#[inline]
-pub(crate) fn rgb8_pixel(raw: &[u8], w: usize) -> impl Fn(usize, usize) -> [f32; 3] + '_ {
-    move |y, x| {
-        let i = (y * w + x) * 3;
-        [
-            raw[i] as f32 / 255.0,
-            raw[i + 1] as f32 / 255.0,
-            raw[i + 2] as f32 / 255.0,
-        ]
-    }
-}
-
-/// Reads pixel `(y, x)` of a 3-plane CHW float buffer of width `w` and `plane = h * w`.
-#[inline]
-pub(crate) fn chw_pixel(
-    data: &[f32],
-    w: usize,
-    plane: usize,
-) -> impl Fn(usize, usize) -> [f32; 3] + '_ {
-    move |y, x| {
-        let i = y * w + x;
-        [data[i], data[plane + i], data[2 * plane + i]]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,7 +273,11 @@ mod tests {
     fn constant_image_stays_constant_and_window_matches_full() {
         let (h, w) = (13usize, 29usize);
         let data: Vec<f32> = (0..3 * h * w).map(|i| (i % 17) as f32 / 16.0).collect();
-        let px = chw_pixel(&data, w, h * w);
+        let px = ChwSource {
+            data: &data,
+            w,
+            plane: h * w,
+        };
         let crop = Rect {
             top: 2,
             left: 3,
@@ -297,7 +325,11 @@ mod tests {
             left: 0,
         };
         resample_into(
-            chw_pixel(&ones, w, h * w),
+            &ChwSource {
+                data: &ones,
+                w,
+                plane: h * w,
+            },
             crop,
             (4, 4),
             Rect::full(4, 4),

@@ -46,28 +46,42 @@ fn reflect(i: isize, n: usize) -> usize {
     }
 }
 
-/// One 1-D pass of `kernel` along rows (`horizontal`) or columns, per plane.
-fn convolve(img: &mut ChwImage, kernel: &[f32], horizontal: bool) {
+/// Horizontal pass: each row is reflect-padded once, then convolved.
+fn convolve_rows(img: &mut ChwImage, kernel: &[f32]) {
+    let w = img.width;
+    let half = kernel.len() / 2;
+    let mut padded = vec![0f32; w + 2 * half];
+    let mut out = vec![0f32; w];
+    for row in img.data.chunks_exact_mut(w) {
+        for (i, p) in padded.iter_mut().enumerate() {
+            *p = row[reflect(i as isize - half as isize, w)];
+        }
+        for (x, o) in out.iter_mut().enumerate() {
+            let mut acc = 0f32;
+            for (&v, &kv) in padded[x..x + kernel.len()].iter().zip(kernel) {
+                acc += v * kv;
+            }
+            *o = acc;
+        }
+        row.copy_from_slice(&out);
+    }
+}
+
+/// Vertical pass: whole rows scaled and added (vectorises), in kernel order.
+fn convolve_cols(img: &mut ChwImage, kernel: &[f32]) {
     let (h, w) = (img.height, img.width);
-    let half = (kernel.len() / 2) as isize;
+    let half = kernel.len() as isize / 2;
     let n = h * w;
     let mut out = vec![0f32; img.data.len()];
     for c in 0..3 {
         let src = &img.data[c * n..(c + 1) * n];
-        let dst = &mut out[c * n..(c + 1) * n];
         for y in 0..h {
-            for x in 0..w {
-                let mut acc = 0f32;
-                for (k, &kv) in kernel.iter().enumerate() {
-                    let d = k as isize - half;
-                    let v = if horizontal {
-                        src[y * w + reflect(x as isize + d, w)]
-                    } else {
-                        src[reflect(y as isize + d, h) * w + x]
-                    };
-                    acc += v * kv;
+            let dst = &mut out[c * n + y * w..c * n + (y + 1) * w];
+            for (k, &kv) in kernel.iter().enumerate() {
+                let sy = reflect(y as isize + k as isize - half, h);
+                for (o, &v) in dst.iter_mut().zip(&src[sy * w..(sy + 1) * w]) {
+                    *o += v * kv;
                 }
-                dst[y * w + x] = acc;
             }
         }
     }
@@ -82,8 +96,8 @@ pub fn gaussian_blur(img: &mut ChwImage, kernel_size: usize, sigma: f32) {
     let half = kernel_size / 2;
     let kx = gaussian_kernel1d(2 * half.min(img.width - 1) + 1, sigma);
     let ky = gaussian_kernel1d(2 * half.min(img.height - 1) + 1, sigma);
-    convolve(img, &kx, true);
-    convolve(img, &ky, false);
+    convolve_rows(img, &kx);
+    convolve_cols(img, &ky);
 }
 
 /// Gaussian blur with sigma drawn uniformly from `sigma`.

@@ -15,7 +15,7 @@
 use image::RgbImage;
 
 use super::ChwImage;
-use crate::resample::{resample_into, rgb8_pixel, Dest, Rect};
+use crate::resample::{resample_into, Dest, Rect, Rgb8Source};
 
 /// Squash or letterbox the whole page into `size x size`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,7 +50,10 @@ impl ResizeToSquare {
             left: (s - rw) / 2,
         };
         resample_into(
-            rgb8_pixel(page.as_raw(), w),
+            &Rgb8Source {
+                raw: page.as_raw(),
+                w,
+            },
             Rect::full(h, w),
             (rh, rw),
             Rect::full(rh, rw),
@@ -108,7 +111,10 @@ impl ResizeCenterCrop {
             left: 0,
         };
         resample_into(
-            rgb8_pixel(page.as_raw(), w),
+            &Rgb8Source {
+                raw: page.as_raw(),
+                w,
+            },
             Rect::full(h, w),
             (rh, rw),
             window,

@@ -7,7 +7,7 @@
 use image::RgbImage;
 
 use super::ChwImage;
-use crate::resample::{chw_pixel, resample_into, rgb8_pixel, Dest, Rect};
+use crate::resample::{resample_into, ChwSource, Dest, Rect, Rgb8Source};
 
 /// Clamps `crop` to the image so that out-of-range parameters cannot panic.
 fn clamp_crop(crop: Rect, height: usize, width: usize) -> Rect {
@@ -38,7 +38,10 @@ pub fn resized_crop(page: &RgbImage, crop: Rect, out_h: usize, out_w: usize) -> 
         left: 0,
     };
     resample_into(
-        rgb8_pixel(page.as_raw(), w),
+        &Rgb8Source {
+            raw: page.as_raw(),
+            w,
+        },
         crop,
         (out_h, out_w),
         Rect::full(out_h, out_w),
@@ -63,7 +66,11 @@ pub fn resized_crop_chw(img: &ChwImage, crop: Rect, out_h: usize, out_w: usize) 
         left: 0,
     };
     resample_into(
-        chw_pixel(&img.data, w, h * w),
+        &ChwSource {
+            data: &img.data,
+            w,
+            plane: h * w,
+        },
         crop,
         (out_h, out_w),
         Rect::full(out_h, out_w),

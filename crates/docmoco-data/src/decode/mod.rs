@@ -12,7 +12,7 @@ pub use cache::{suggested_long_side, PageCache};
 use image::{DynamicImage, ImageDecoder, RgbImage};
 
 use crate::pdf::render_pdf_page;
-use crate::resample::{resample_into, rgb8_pixel, Dest, Rect};
+use crate::resample::{resample_into, Dest, Rect, Rgb8Source};
 use crate::sources::PageRef;
 use crate::DataError;
 
@@ -70,7 +70,10 @@ pub fn downscale(img: &RgbImage, max_long_side: u32) -> RgbImage {
         left: 0,
     };
     resample_into(
-        rgb8_pixel(img.as_raw(), w as usize),
+        &Rgb8Source {
+            raw: img.as_raw(),
+            w: w as usize,
+        },
         Rect::full(h as usize, w as usize),
         (nh, nw),
         Rect::full(nh, nw),
