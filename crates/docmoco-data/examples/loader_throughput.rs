@@ -17,8 +17,8 @@ use image::{Rgb, RgbImage};
 fn page(i: u32) -> RgbImage {
     let (w, h) = (1240u32, 1754u32);
     RgbImage::from_fn(w, h, |x, y| {
-        let line = (y / 28 + i) % 5 != 0 && y % 28 < 14;
-        let word = ((x / 37 + y / 28 * 3 + i) % 7) != 0;
+        let line = !(y / 28 + i).is_multiple_of(5) && y % 28 < 14;
+        let word = !(x / 37 + y / 28 * 3 + i).is_multiple_of(7);
         let margin = !(100..w - 100).contains(&x) || !(120..h - 120).contains(&y);
         if line && word && !margin {
             Rgb([30, 30, 40])
