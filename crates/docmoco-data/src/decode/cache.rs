@@ -197,6 +197,20 @@ impl PageCache {
         &self.source_index
     }
 
+    /// Picks, from per-input-page values (e.g. [`crate::ImageFolder::labels`]), those of
+    /// the pages that were kept, so they line up with the cache's indices.
+    pub fn carry_labels(&self, labels: &[usize]) -> Result<Vec<usize>, DataError> {
+        self.source_index
+            .iter()
+            .map(|&i| {
+                labels.get(i).copied().ok_or(DataError::LabelCount {
+                    labels: labels.len(),
+                    pages: i + 1,
+                })
+            })
+            .collect()
+    }
+
     /// Pages that could not be decoded, with the reason.
     pub fn skipped(&self) -> &[(PageRef, String)] {
         &self.skipped
