@@ -148,6 +148,15 @@ impl PageCache {
                 first: "no pages given".into(),
             });
         }
+        if let Some(i) = images
+            .iter()
+            .position(|i| i.width() == 0 || i.height() == 0)
+        {
+            return Err(DataError::Config {
+                field: format!("images[{i}]"),
+                message: "empty image".into(),
+            });
+        }
         let max_long_side = images
             .iter()
             .map(|i| i.width().max(i.height()))
