@@ -33,6 +33,6 @@ pub use random_resized_crop::RandomResizedCrop;
 pub use resize::{ResizeCenterCrop, ResizeToSquare};
 pub use resized_crop::{resized_crop, resized_crop_chw};
 pub use solarize::Solarize;
-pub use two_views::TwoViews;
+pub use two_views::{TwoViews, TwoViewsConfig};
 
 pub use crate::resample::Rect;

@@ -6,10 +6,49 @@
 //! not change when the other pipeline's config changes.
 
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
 
 use super::pipeline::Pipeline;
+use super::presets::AugmentConfig;
 use crate::rng::view_rng;
 use crate::DataError;
+
+/// Both views' configs, as written into a run config (`[augment.query]`, `[augment.key]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoViewsConfig {
+    pub query: AugmentConfig,
+    pub key: AugmentConfig,
+}
+
+impl TwoViewsConfig {
+    /// The same config for both views.
+    pub fn symmetric(config: AugmentConfig) -> Self {
+        TwoViewsConfig {
+            query: config.clone(),
+            key: config,
+        }
+    }
+
+    /// MoCo v1: [`AugmentConfig::moco_v1`] twice.
+    pub fn moco_v1(size: u32) -> Self {
+        Self::symmetric(AugmentConfig::moco_v1(size))
+    }
+
+    /// MoCo v2: [`AugmentConfig::moco_v2`] twice.
+    pub fn moco_v2(size: u32) -> Self {
+        Self::symmetric(AugmentConfig::moco_v2(size))
+    }
+
+    /// MoCo v3: the asymmetric BYOL pair (view 1 as query, view 2 as key; the symmetrised
+    /// loss uses both orders anyway).
+    pub fn moco_v3(size: u32) -> Self {
+        TwoViewsConfig {
+            query: AugmentConfig::moco_v3_view1(size),
+            key: AugmentConfig::moco_v3_view2(size),
+        }
+    }
+}
 
 /// The query and key pipelines.
 #[derive(Debug, Clone)]
@@ -40,6 +79,14 @@ impl TwoViews {
             });
         }
         Ok(TwoViews { query, key })
+    }
+
+    /// Validates and builds both pipelines.
+    pub fn from_config(config: &TwoViewsConfig) -> Result<Self, DataError> {
+        Self::asymmetric(
+            Pipeline::from_config(&config.query)?,
+            Pipeline::from_config(&config.key)?,
+        )
     }
 
     /// Both views of sample `index` in `epoch`, into two output slots.
@@ -90,6 +137,11 @@ mod tests {
         assert_ne!(q, k);
         assert_eq!((q.clone(), k), v.apply(&page, 7, 0, 3));
         assert_ne!(q, v.apply(&page, 7, 1, 3).0);
+        let cfg = TwoViewsConfig::moco_v3(16);
+        let text = toml::to_string(&cfg).unwrap();
+        assert_eq!(toml::from_str::<TwoViewsConfig>(&text).unwrap(), cfg);
+        let from_cfg = TwoViews::from_config(&cfg).unwrap();
+        assert_eq!(from_cfg.apply(&page, 7, 0, 3), v.apply(&page, 7, 0, 3));
         let bad = Pipeline::from_config(&AugmentConfig::eval(8)).unwrap();
         assert!(TwoViews::asymmetric(v.query.clone(), bad).is_err());
     }
