@@ -86,3 +86,54 @@ pub fn page_number(p: &mut Painter) -> String {
         _ => format!("{n}"),
     }
 }
+
+/// Fills `(x, y)..(x + width, bottom)` with small print (terms and conditions,
+/// instructions) in `cols` columns under a bold heading; returns the y below it.
+#[allow(clippy::too_many_arguments)]
+pub fn small_print(
+    p: &mut Painter,
+    heading: &str,
+    x: f32,
+    y: f32,
+    width: f32,
+    bottom: f32,
+    family: Family,
+    cols: usize,
+) -> f32 {
+    let size = p.r(5.5..7.0);
+    let st = TextStyle::new(family, size);
+    if y + size * 6.0 > bottom {
+        return y;
+    }
+    p.text(heading, x, y, &st.bold().sized(size * 1.2), Align::Left);
+    let top = y + size * 2.0;
+    let cols = cols.max(1);
+    let gutter = size * 2.0;
+    let cw = (width - gutter * (cols - 1) as f32) / cols as f32;
+    let mut lowest = top;
+    for c in 0..cols {
+        let cx = x + c as f32 * (cw + gutter);
+        let mut yy = top;
+        let mut k = 1;
+        while yy + size * 2.5 < bottom {
+            let n = p.r(2..5);
+            let mut words = crate::content::paragraph_words(&mut p.rng, n);
+            if let Some(w) = words.first_mut() {
+                *w = format!("{}. {w}", k + c * 10);
+            }
+            yy = p.paragraph(
+                &words,
+                cx,
+                yy,
+                cw,
+                1.2,
+                &st,
+                crate::text::ParAlign::Justify,
+                bottom,
+            ) + size * 0.5;
+            k += 1;
+        }
+        lowest = lowest.max(yy);
+    }
+    lowest
+}

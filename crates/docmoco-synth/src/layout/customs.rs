@@ -4,7 +4,7 @@
 use crate::content;
 use crate::elements::{barcode, marks, stamp, table};
 use crate::fonts::Family;
-use crate::layout::common::{body_family, Margins};
+use crate::layout::common::{body_family, small_print, Margins};
 use crate::painter::Painter;
 use crate::text::{Align, TextStyle};
 use crate::words::{GOODS_DESCRIPTIONS, TRANSPORT};
@@ -540,6 +540,21 @@ fn cn23(p: &mut Painter) {
     field_row(p, x0, y, width, h, &fields, &look);
     let sx = x0 + width * 2.0 / 3.0 + 8.0;
     marks::signature(p, sx, y + h * 0.3, width / 3.0 - 16.0, h * 0.55);
+    // The back-of-form instructions often share the sheet with a short declaration.
+    let rest = bottom - (y + h);
+    if rest > 120.0 && p.chance(0.75) {
+        let cols = p.r(2..4);
+        small_print(
+            p,
+            "Instructions",
+            x0,
+            y + h + 14.0,
+            width,
+            bottom,
+            look.label.family,
+            cols,
+        );
+    }
     if p.chance(0.5) {
         let lines = vec!["POST".to_string(), content::date(&mut p.rng)];
         let (sx, sy) = (

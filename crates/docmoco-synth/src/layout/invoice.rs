@@ -4,7 +4,7 @@
 use crate::content::{self, MoneyStyle};
 use crate::elements::{barcode, logo, marks, stamp, table};
 use crate::fonts::Family;
-use crate::layout::common::{body_family, footer, page_number, Margins};
+use crate::layout::common::{body_family, footer, page_number, small_print, Margins};
 use crate::painter::Painter;
 use crate::text::{Align, TextStyle};
 
@@ -266,6 +266,20 @@ pub fn draw(p: &mut Painter) {
         }
     } else if space > 50.0 && p.chance(0.4) {
         marks::signature(p, x0, y, 120.0, 35.0);
+    }
+    if bottom - y > 160.0 && p.chance(0.3) {
+        let y0 = (bottom - p.r(90.0..160.0f32)).max(y + 70.0);
+        let cols = p.r(1..4);
+        small_print(
+            p,
+            "Terms and conditions",
+            x0,
+            y0,
+            width,
+            bottom - 4.0,
+            fam,
+            cols,
+        );
     }
     if p.chance(0.3) {
         let (cx, cy) = (
