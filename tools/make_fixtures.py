@@ -19,7 +19,7 @@ resnet18_tiny.safetensors / resnet18_tiny.pth
     [4,8,16,32], num_classes=10, torchvision parameter names under the prefix
     `model.` (the .pth holds the very same state_dict, unprefixed, written by
     torch.save, to test direct .pth loading). BN affine params randomised and
-    running stats warmed up by 3 train-mode forwards.  `x` [2,3,32,32];
+    running stats warmed up by 3 train-mode forwards.  `x` [4,3,64,64] (layer4 is 2x2, so train-mode BN is well conditioned);
     `out_eval` (eval mode), `feat_eval` (pooled 64-d features before fc, eval),
     `out_train` (train mode: batch statistics), and `bn1_running_mean_after` /
     `bn1_running_var_after` (stem BN running stats after that one train
@@ -27,7 +27,7 @@ resnet18_tiny.safetensors / resnet18_tiny.pth
     the train forward.
 resnet50_tiny.safetensors
     Same for ResNet-50 (Bottleneck, [3,4,6,3], expansion 4 -> 256-d features):
-    `model.*`, `x`, `out_eval`, `feat_eval` [2,256], `out_train`.
+    `model.*`, `x`, `out_eval`, `feat_eval` [4,256], `out_train`.
 moco_loss.safetensors
     InfoNCE of MoCo builder.forward: `q`,`k` [4,16] (L2-normalised rows), `queue`
     [16,32] (dim x K, columns normalised), `t`=0.07, `logits` [4,33]
@@ -152,7 +152,7 @@ def make_resnet_fixture(name, block, layers, pth_name=None, bn1_after=False):
         torch.save(state, os.path.join(OUT_DIR, pth_name))
 
     tensors = OrderedDict(("model." + k, v) for k, v in state.items())
-    x = torch.randn(2, 3, 32, 32)
+    x = torch.randn(4, 3, 64, 64)
     with torch.no_grad():
         model.eval()
         out_eval = model(x)

@@ -1,0 +1,184 @@
+//! `docmoco pretrain`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use docmoco::model::ResNetArch;
+use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
+
+/// Arguments of `docmoco pretrain`. Every override replaces one field of the preset/config.
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// Shipped preset: moco-v1, moco-v2, moco-v2-tiny.
+    #[arg(long, default_value = "moco-v2")]
+    pub preset: String,
+    /// A TOML configuration file (same layout as RUN_DIR/config.toml); replaces --preset.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Folder of unlabeled document images or PDFs (searched recursively).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory: config.toml, metrics.csv, checkpoints/, backbone.safetensors.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many optimisation steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Images per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Side of the square crops fed to the network (px).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Backbone: resnet18, resnet34, resnet50.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Width multiplier of the backbone (1.0 = torchvision).
+    #[arg(long)]
+    pub width_mult: Option<f64>,
+    /// Use the 3x3 stride-1 stem without max-pool (small inputs).
+    #[arg(long)]
+    pub small_stem: Option<bool>,
+    /// Number of negative keys K in the queue.
+    #[arg(long)]
+    pub queue_size: Option<usize>,
+    /// Key-encoder momentum m.
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Softmax temperature T.
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// BatchNorm sub-batches for shuffle-BN on one device.
+    #[arg(long)]
+    pub bn_splits: Option<usize>,
+    /// Base learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Random seed (data order, augmentation, initialisation, queue).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Labelled ImageFolder for the kNN monitor (train/ and test/ sub-folders, or split 80/20).
+    #[arg(long)]
+    pub knn_data: Option<PathBuf>,
+    /// Run the kNN monitor every N epochs (0 = off).
+    #[arg(long)]
+    pub knn_every: Option<usize>,
+    /// Augmentation worker threads (0 = one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Checkpoint every N steps (besides every epoch end).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Compute device: cpu (default) or wgpu when built with that feature.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Stop after N steps of this invocation as if killed (leaves a checkpoint to --resume).
+    #[arg(long, hide = true)]
+    pub interrupt_after: Option<usize>,
+}
+
+/// Builds the effective configuration: preset or file, then the overrides.
+pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
+    let mut c = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            PretrainConfig::from_toml(&text, &path.display().to_string())?
+        }
+        None => PretrainConfig::preset(&a.preset)?,
+    };
+    if a.resume && a.config.is_none() {
+        // A resumed run continues with the configuration it was started with.
+        let saved = a.out.join("config.toml");
+        if let Ok(text) = std::fs::read_to_string(&saved) {
+            c = PretrainConfig::from_toml(&text, &saved.display().to_string())?;
+        }
+    }
+    if let Some(v) = &a.data {
+        c.data.dir = Some(v.clone());
+    }
+    if let Some(v) = &a.knn_data {
+        c.data.knn_dir = Some(v.clone());
+    }
+    macro_rules! set {
+        ($field:expr, $value:expr) => {
+            if let Some(v) = $value {
+                $field = v;
+            }
+        };
+    }
+    set!(c.train.epochs, a.epochs);
+    if a.steps.is_some() {
+        c.train.max_steps = a.steps;
+    }
+    set!(c.train.batch_size, a.batch_size);
+    set!(c.train.image_size, a.image_size);
+    if let Some(name) = &a.arch {
+        c.model.arch = ResNetArch::parse(name).with_context(|| {
+            format!("invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)")
+        })?;
+    }
+    set!(c.model.width_mult, a.width_mult);
+    set!(c.model.small_stem, a.small_stem);
+    set!(c.moco.queue_size, a.queue_size);
+    set!(c.moco.momentum, a.momentum);
+    set!(c.moco.temperature, a.temperature);
+    set!(c.moco.bn_splits, a.bn_splits);
+    set!(c.schedule.base_lr, a.lr);
+    set!(c.train.seed, a.seed);
+    set!(c.train.knn_every, a.knn_every);
+    set!(c.train.workers, a.workers);
+    set!(c.train.checkpoint_every, a.checkpoint_every);
+    if let Some(d) = &a.device {
+        c.train.device = d.clone();
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+pub fn run(a: PretrainArgs) -> Result<()> {
+    let cfg = build_config(&a)?;
+    let summary = pretrain(
+        &cfg,
+        &PretrainOptions {
+            out_dir: a.out.clone(),
+            resume: a.resume,
+            quiet: a.quiet,
+            interrupt_after: a.interrupt_after,
+        },
+    )?;
+    if summary.interrupted {
+        println!(
+            "stopped after step {} (checkpoint in {}); continue with --resume",
+            summary.steps,
+            a.out.join("checkpoints").display()
+        );
+        return Ok(());
+    }
+    println!(
+        "done: {} steps, {} epochs, final loss {:.4} (last-epoch mean {:.4}), {:.1} img/s",
+        summary.steps,
+        summary.epochs,
+        summary.final_loss,
+        summary.last_epoch_loss,
+        summary.images_per_second
+    );
+    for (epoch, acc) in &summary.knn {
+        println!("  kNN accuracy after epoch {epoch}: {:.1}%", acc * 100.0);
+    }
+    if let Some(b) = &summary.backbone {
+        println!("backbone: {}", b.display());
+    }
+    println!("metrics: {}", a.out.join("metrics.csv").display());
+    Ok(())
+}

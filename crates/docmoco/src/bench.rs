@@ -1,0 +1,132 @@
+//! Throughput measurements for `docmoco bench` (never timed tests).
+//!
+//! Each workload runs `warmup` untimed iterations, then `iters` timed ones, on synthetic
+//! inputs so that only the measured part is measured. Peak memory is the process's high-water
+//! mark (`VmHWM`), which only grows: run one workload per process for a clean number.
+
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Uniform};
+use serde::Serialize;
+
+use crate::optim::Sgd;
+use crate::ssl::Moco;
+use crate::train::PretrainConfig;
+
+/// One measured workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchResult {
+    pub workload: String,
+    pub images_per_second: f64,
+    pub seconds_per_iter: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Peak resident memory of this process in MB (Linux), if known.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn random_images(n: usize, size: usize, seed: u64, device: &Device) -> Tensor<4> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let dist = Uniform::new(-2.0f32, 2.0);
+    let v: Vec<f32> = (0..n * 3 * size * size)
+        .map(|_| dist.sample(&mut rng))
+        .collect();
+    Tensor::from_data(TensorData::new(v, [n, 3, size, size]), device)
+}
+
+fn measure(
+    workload: String,
+    images_per_iter: usize,
+    warmup: usize,
+    iters: usize,
+    mut f: impl FnMut(),
+) -> BenchResult {
+    for _ in 0..warmup {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    let secs = t.elapsed().as_secs_f64() / iters.max(1) as f64;
+    BenchResult {
+        workload,
+        images_per_second: images_per_iter as f64 / secs,
+        seconds_per_iter: secs,
+        peak_rss_mb: peak_rss_mb(),
+    }
+}
+
+/// A full MoCo training step (momentum update, key and query forwards, InfoNCE against the
+/// queue, backward, SGD) on random images at the configuration's size and batch.
+pub fn pretrain_step(
+    cfg: &PretrainConfig,
+    device: &Device,
+    warmup: usize,
+    iters: usize,
+) -> BenchResult {
+    let train = device.clone().autodiff();
+    let n = cfg.train.batch_size;
+    let size = cfg.train.image_size;
+    let mut moco = Moco::new(&cfg.encoder_config(), cfg.moco.clone(), 0, &train, device);
+    let mut sgd = Sgd::new(cfg.optim.clone());
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let x_q = random_images(n, size, 1, &train);
+    let x_k = random_images(n, size, 2, device);
+    let name = format!(
+        "pretrain step {} x{} {}px batch {}",
+        cfg.model.arch, cfg.model.width_mult, size, n
+    );
+    measure(name, n, warmup, iters, || {
+        let out = moco.forward(x_q.clone(), x_k.clone(), &mut rng);
+        let grads = GradientsParams::from_grads(out.loss.backward(), &moco.encoder_q);
+        moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, 0.03);
+    })
+}
+
+/// The key encoder's forward alone (train-mode BN, no gradient): the cost MoCo adds per step.
+pub fn key_forward(
+    cfg: &PretrainConfig,
+    device: &Device,
+    warmup: usize,
+    iters: usize,
+) -> BenchResult {
+    let train = device.clone().autodiff();
+    let n = cfg.train.batch_size;
+    let size = cfg.train.image_size;
+    let moco = Moco::new(&cfg.encoder_config(), cfg.moco.clone(), 0, &train, device);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let x_k = random_images(n, size, 2, device);
+    let name = format!("key-encoder forward {size}px batch {n}");
+    measure(name, n, warmup, iters, || {
+        let k = moco.keys(x_k.clone(), &mut rng);
+        let _ = k.into_data();
+    })
+}
+
+/// Eval-mode feature extraction (linear probe, kNN, embedding).
+pub fn feature_extraction(
+    cfg: &PretrainConfig,
+    device: &Device,
+    warmup: usize,
+    iters: usize,
+) -> BenchResult {
+    let n = cfg.train.batch_size;
+    let size = cfg.train.image_size;
+    let backbone = cfg.encoder_config().backbone.init(device).valid();
+    let x = random_images(n, size, 3, device);
+    let name = format!("feature extraction (eval) {size}px batch {n}");
+    measure(name, n, warmup, iters, || {
+        let _ = backbone.forward_features(x.clone()).into_data();
+    })
+}

@@ -1,0 +1,13 @@
+//! Networks: ResNet backbones, projection heads, the encoder that joins them, and weight I/O.
+
+pub mod batch_norm;
+pub mod encoder;
+pub mod heads;
+pub mod params;
+pub mod resnet;
+pub mod weights;
+
+pub use batch_norm::{SplitBatchNorm, SplitBatchNormConfig};
+pub use encoder::{Encoder, EncoderConfig};
+pub use heads::{HeadSpec, ProjectionHead};
+pub use resnet::{ResNet, ResNetArch, ResNetConfig};

@@ -1,0 +1,133 @@
+//! Walk a module's float tensors by their dotted path (`layer1.0.conv1.weight`).
+//!
+//! burn identifies parameters by `ParamId`, which is not stable across runs; MoCo's momentum
+//! update, the optimiser's state and checkpoints need a name that is. Tensors are handed to the
+//! callbacks flattened to rank 1 so one non-generic closure serves every rank.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+/// Whether a path names a BatchNorm running statistic rather than a learnable parameter.
+pub fn is_running_stat(path: &str) -> bool {
+    path.ends_with("running_mean") || path.ends_with("running_var")
+}
+
+struct Collector {
+    path: Vec<String>,
+    out: Vec<(String, Tensor<1>)>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        self.out.push((self.path.join("."), t.reshape([n])));
+    }
+}
+
+/// Every float tensor of `module` (parameters and running statistics) with its path, flattened.
+pub fn named_tensors<M: Module>(module: &M) -> Vec<(String, Tensor<1>)> {
+    let mut c = Collector {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// What a [`map_named`] callback sees for one tensor.
+pub struct NamedParam<'a> {
+    pub path: &'a str,
+    pub id: ParamId,
+    /// The value, flattened, detached from autodiff.
+    pub value: Tensor<1>,
+    /// The gradient, flattened, when gradients were supplied and this tensor has one.
+    pub grad: Option<Tensor<1>>,
+}
+
+struct Mapper<'g, F> {
+    path: Vec<String>,
+    grads: Option<&'g mut GradientsParams>,
+    f: F,
+}
+
+impl<F: FnMut(NamedParam<'_>) -> Option<Tensor<1>>> ModuleMapper for Mapper<'_, F> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let dims: [usize; D] = tensor.dims();
+        let n = tensor.shape().num_elements();
+        let grad = self
+            .grads
+            .as_deref_mut()
+            .and_then(|g| g.remove::<D>(id))
+            .map(|g| g.inner().reshape([n]));
+        let require_grad = tensor.is_require_grad();
+        let was_autodiff = tensor.is_autodiff();
+        let path = self.path.join(".");
+        let named = NamedParam {
+            path: &path,
+            id,
+            value: tensor.clone().inner().reshape([n]),
+            grad,
+        };
+        let tensor = match (self.f)(named) {
+            Some(new) => {
+                let mut t: Tensor<D> = new.reshape(dims);
+                if was_autodiff {
+                    t = Tensor::from_inner(t);
+                    if require_grad {
+                        t = t.require_grad();
+                    }
+                }
+                t
+            }
+            None => tensor,
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+/// Rebuilds `module`, replacing each float tensor for which `f` returns `Some`.
+///
+/// With `grads`, the callback also receives each parameter's gradient. Autodiff state
+/// (`require_grad`) is restored on replaced tensors, as burn's own optimisers do.
+pub fn map_named<M, F>(module: M, grads: Option<&mut GradientsParams>, f: F) -> M
+where
+    M: Module,
+    F: FnMut(NamedParam<'_>) -> Option<Tensor<1>>,
+{
+    let mut mapper = Mapper {
+        path: Vec::new(),
+        grads,
+        f,
+    };
+    module.map(&mut mapper)
+}
+
+struct Detacher;
+
+impl ModuleMapper for Detacher {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        Param::from_mapped_value(id, tensor.inner(), mapper)
+    }
+}
+
+/// `module` with every tensor moved off autodiff (same values, no graph, no gradients), but
+/// flags such as BatchNorm's training mode untouched — unlike `Module::valid`.
+pub fn without_autodiff<M: Module>(module: M) -> M {
+    module.map(&mut Detacher)
+}

@@ -1,0 +1,249 @@
+//! Checkpoints that survive a kill at any moment.
+//!
+//! A checkpoint is a directory `checkpoints/step-NNNNNNNN/` holding
+//! - `encoder_q.safetensors`, `encoder_k.safetensors`: both encoders with BN running stats;
+//! - `state.safetensors`: the queue and the optimiser's momentum buffers (`sgd.<path>`);
+//! - `state.json`: position (epoch, step), queue pointer, and the effective config.
+//!
+//! It is written into a temporary directory and renamed into place (atomic on one file
+//! system); `checkpoints/latest` (also replaced atomically) names the newest complete one.
+//! The data order and augmentation are pure functions of (seed, epoch, index), and the shuffle-BN
+//! permutation of (seed, step), so position + seed is the whole random state.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Encoder;
+
+/// Errors reading or writing checkpoints; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: checkpoint is incomplete or does not fit the model: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("no checkpoint found in {0} (nothing to resume)")]
+    NoCheckpoint(PathBuf),
+}
+
+fn io(path: &Path, e: impl ToString) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Where training stands; enough to continue exactly.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TrainPosition {
+    /// Optimisation steps done so far.
+    pub step: usize,
+    /// Epoch of the next step.
+    pub epoch: usize,
+    /// Batch index of the next step within `epoch`.
+    pub step_in_epoch: usize,
+}
+
+/// The non-tensor part of a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub position: TrainPosition,
+    pub queue_ptr: usize,
+    /// The run's effective configuration (TOML), for the record.
+    pub config_toml: String,
+    /// Best kNN accuracy so far (when monitored).
+    pub best_knn: Option<f64>,
+}
+
+/// Everything a checkpoint holds, in memory.
+pub struct Checkpoint {
+    pub encoder_q: Encoder,
+    pub encoder_k: Encoder,
+    pub queue: Tensor<2>,
+    pub sgd_buffers: BTreeMap<String, Tensor<1>>,
+    pub meta: CheckpointMeta,
+}
+
+fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+    let mut store = SafetensorsStore::from_file(path).overwrite(true);
+    module.save_into(&mut store).map_err(|e| io(path, e))
+}
+
+fn load_module<M: Module>(mut module: M, path: &Path) -> Result<M, CheckpointError> {
+    let mut store = SafetensorsStore::from_file(path);
+    let result = module
+        .load_from(&mut store)
+        .map_err(|e| CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if !result.missing.is_empty() || !result.errors.is_empty() {
+        return Err(CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "missing {:?}, errors {:?}",
+                result.missing.iter().map(|m| &m.0).collect::<Vec<_>>(),
+                result.errors
+            ),
+        });
+    }
+    Ok(module)
+}
+
+fn tensor_bytes(t: Tensor<1>) -> Vec<u8> {
+    let v = t
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes a checkpoint for `step` under `dir` (the run's `checkpoints/`), atomically, and
+/// keeps only the `keep` newest.
+pub fn save(dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result<PathBuf, CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let name = format!("step-{:08}", ckpt.meta.position.step);
+    let final_dir = dir.join(&name);
+    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+
+    save_module(&ckpt.encoder_q, &tmp.join("encoder_q.safetensors"))?;
+    save_module(&ckpt.encoder_k, &tmp.join("encoder_k.safetensors"))?;
+
+    // Queue and optimiser state in one plain safetensors file.
+    let [dim, k] = ckpt.queue.dims();
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = vec![(
+        "queue".into(),
+        vec![dim, k],
+        tensor_bytes(ckpt.queue.clone().reshape([dim * k])),
+    )];
+    for (path, buf) in &ckpt.sgd_buffers {
+        let n = buf.dims()[0];
+        named.push((format!("sgd.{path}"), vec![n], tensor_bytes(buf.clone())));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = named
+        .iter()
+        .map(|(n, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (n.clone(), v))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| io(&tmp, e))?;
+    let state_path = tmp.join("state.safetensors");
+    safetensors::serialize_to_file(views, None, &state_path).map_err(|e| io(&state_path, e))?;
+
+    let meta_path = tmp.join("state.json");
+    let json = serde_json::to_string_pretty(&ckpt.meta).map_err(|e| io(&meta_path, e))?;
+    std::fs::write(&meta_path, json).map_err(|e| io(&meta_path, e))?;
+
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(|e| io(&final_dir, e))?;
+    }
+    std::fs::rename(&tmp, &final_dir).map_err(|e| io(&final_dir, e))?;
+    write_atomic(&dir.join("latest"), name.as_bytes())?;
+    prune(dir, keep)?;
+    Ok(final_dir)
+}
+
+/// Replaces `path` with `bytes` via a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
+}
+
+fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
+    let mut steps: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("step-"))
+        })
+        .collect();
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep.max(1));
+    for p in steps.into_iter().take(excess) {
+        std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}
+
+/// The newest complete checkpoint under `dir`, if any.
+pub fn latest(dir: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(dir.join("latest")).ok()?;
+    let p = dir.join(name.trim());
+    p.join("state.json").exists().then_some(p)
+}
+
+/// Reads a checkpoint into encoders shaped like `template_q`/`template_k`.
+pub fn load(
+    path: &Path,
+    template_q: Encoder,
+    template_k: Encoder,
+    device: &Device,
+) -> Result<Checkpoint, CheckpointError> {
+    let meta_path = path.join("state.json");
+    let meta: CheckpointMeta =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| io(&meta_path, e))?)
+            .map_err(|e| CheckpointError::Invalid {
+                path: meta_path.clone(),
+                message: e.to_string(),
+            })?;
+    let encoder_q = load_module(template_q, &path.join("encoder_q.safetensors"))?;
+    let encoder_k = load_module(template_k, &path.join("encoder_k.safetensors"))?;
+
+    let state_path = path.join("state.safetensors");
+    let bytes = std::fs::read(&state_path).map_err(|e| io(&state_path, e))?;
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Invalid {
+            path: state_path.clone(),
+            message: e.to_string(),
+        })?;
+    let mut queue = None;
+    let mut sgd_buffers = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let shape = view.shape().to_vec();
+        if name == "queue" {
+            queue = Some(Tensor::<2>::from_data(
+                TensorData::new(values, shape),
+                device,
+            ));
+        } else if let Some(p) = name.strip_prefix("sgd.") {
+            let n = values.len();
+            sgd_buffers.insert(
+                p.to_string(),
+                Tensor::<1>::from_data(TensorData::new(values, [n]), device),
+            );
+        }
+    }
+    let queue = queue.ok_or_else(|| CheckpointError::Invalid {
+        path: state_path,
+        message: "no `queue` tensor".into(),
+    })?;
+    Ok(Checkpoint {
+        encoder_q,
+        encoder_k,
+        queue,
+        sgd_buffers,
+        meta,
+    })
+}

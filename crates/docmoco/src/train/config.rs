@@ -1,0 +1,342 @@
+//! The pre-training run configuration: one TOML document, written to `RUN_DIR/config.toml`.
+//!
+//! Presets are TOML files in `configs/` (embedded in the binary); `--config FILE` reads
+//! another; CLI flags override single fields. [`PretrainConfig::validate`] rejects bad values
+//! with a message naming the field.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::heads::HeadSpec;
+use crate::model::{EncoderConfig, ResNetArch, ResNetConfig};
+use crate::optim::{ScheduleConfig, SgdParams};
+use crate::ssl::MocoParams;
+
+/// The presets shipped with docmoco: `(name, TOML)`.
+pub const PRESETS: &[(&str, &str)] = &[
+    ("moco-v1", include_str!("../../../../configs/moco-v1.toml")),
+    ("moco-v2", include_str!("../../../../configs/moco-v2.toml")),
+    (
+        "moco-v2-tiny",
+        include_str!("../../../../configs/moco-v2-tiny.toml"),
+    ),
+];
+
+/// Backbone choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackboneParams {
+    pub arch: ResNetArch,
+    #[serde(default = "one")]
+    pub width_mult: f64,
+    /// 3x3 stride-1 stem without max-pool, for inputs of 32–96 px.
+    #[serde(default)]
+    pub small_stem: bool,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Which augmentation recipe, with the document-specific switches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentParams {
+    /// `v1` (RRC + grayscale + jitter 0.4) or `v2` ("aug+": jitter p=0.8, blur p=0.5).
+    pub preset: String,
+    /// Horizontal flip. Off by default: a mirrored page is no longer a document (text reads
+    /// backwards), so flip invariance teaches nothing useful about documents.
+    #[serde(default)]
+    pub hflip: bool,
+    /// Lower bound of RandomResizedCrop's area scale (0.2 in MoCo v1/v2).
+    #[serde(default)]
+    pub crop_min_scale: Option<f64>,
+}
+
+/// Loop, data and bookkeeping settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    pub epochs: usize,
+    /// Stop after this many optimisation steps in all (overrides `epochs` when smaller).
+    #[serde(default)]
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub image_size: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Augmentation worker threads (0 = one per core).
+    #[serde(default)]
+    pub workers: usize,
+    /// Batches prepared ahead of the training step.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: usize,
+    /// Decoded pages are kept in memory with their long side at most this (0 = 4 x image_size).
+    #[serde(default)]
+    pub cache_long_side: usize,
+    /// Write a metrics row every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+    /// Checkpoint every this many steps (0 = at the end of each epoch only).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Checkpoints kept on disk.
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// kNN monitor every this many epochs (0 = off); needs `data.knn_dir`.
+    #[serde(default = "default_knn_every")]
+    pub knn_every: usize,
+    #[serde(default = "default_knn_k")]
+    pub knn_k: usize,
+    #[serde(default = "default_knn_t")]
+    pub knn_t: f64,
+    /// Compute device: `cpu` (burn flex) or, when built with the feature, `wgpu`.
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_prefetch() -> usize {
+    4
+}
+fn default_log_every() -> usize {
+    1
+}
+fn default_keep() -> usize {
+    2
+}
+fn default_knn_every() -> usize {
+    1
+}
+fn default_knn_k() -> usize {
+    200
+}
+fn default_knn_t() -> f64 {
+    0.1
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+
+/// Inputs of the run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataParams {
+    /// Folder of unlabeled page images / PDFs (searched recursively).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Labelled ImageFolder for the kNN monitor: `train/` and `test/` (or `val/`) sub-folders
+    /// of class folders, or a plain ImageFolder that is split 80/20.
+    #[serde(default)]
+    pub knn_dir: Option<PathBuf>,
+}
+
+/// The whole pre-training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub name: String,
+    pub model: BackboneParams,
+    pub moco: MocoParams,
+    pub augment: AugmentParams,
+    pub optim: SgdParams,
+    pub schedule: ScheduleConfig,
+    pub train: TrainParams,
+    #[serde(default)]
+    pub data: DataParams,
+}
+
+/// A configuration problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown preset `{0}` (available: {1})")]
+    UnknownPreset(String, String),
+    #[error("{source_name}: {message}")]
+    Parse {
+        source_name: String,
+        message: String,
+    },
+    #[error("invalid value for `{field}`: {message}")]
+    Invalid { field: String, message: String },
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl PretrainConfig {
+    /// One of the shipped presets by name.
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        let toml = PRESETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+                ConfigError::UnknownPreset(name.into(), names.join(", "))
+            })?;
+        Self::from_toml(toml, &format!("preset {name}"))
+    }
+
+    /// Parses a TOML document; `source_name` (a file name) appears in errors.
+    pub fn from_toml(text: &str, source_name: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            source_name: source_name.into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot serialise config: {e}"))
+    }
+
+    /// Checks every value a run depends on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        let m = &self.moco;
+        if t.batch_size < 2 {
+            return Err(invalid(
+                "train.batch_size",
+                "must be at least 2 (InfoNCE needs a batch)",
+            ));
+        }
+        if t.epochs == 0 {
+            return Err(invalid("train.epochs", "must be at least 1"));
+        }
+        if t.image_size < 16 {
+            return Err(invalid(
+                "train.image_size",
+                format!("{} is too small (min 16)", t.image_size),
+            ));
+        }
+        if !(self.model.width_mult > 0.0 && self.model.width_mult <= 4.0) {
+            return Err(invalid("model.width_mult", "must be in (0, 4]"));
+        }
+        if m.dim == 0 {
+            return Err(invalid("moco.dim", "must be positive"));
+        }
+        if m.queue_size < t.batch_size {
+            return Err(invalid(
+                "moco.queue_size",
+                format!(
+                    "K = {} is smaller than the batch size {}: each step enqueues a whole batch of keys",
+                    m.queue_size, t.batch_size
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&m.momentum) {
+            return Err(invalid(
+                "moco.momentum",
+                format!("{} is not in [0, 1]", m.momentum),
+            ));
+        }
+        if !(m.temperature > 0.0 && m.temperature.is_finite()) {
+            return Err(invalid(
+                "moco.temperature",
+                format!("{} must be > 0", m.temperature),
+            ));
+        }
+        if m.bn_splits == 0 || t.batch_size % m.bn_splits != 0 {
+            return Err(invalid(
+                "moco.bn_splits",
+                format!(
+                    "{} must divide the batch size {} (each split is one emulated device)",
+                    m.bn_splits, t.batch_size
+                ),
+            ));
+        }
+        let s = &self.schedule;
+        if !(s.base_lr > 0.0 && s.base_lr.is_finite()) {
+            return Err(invalid(
+                "schedule.base_lr",
+                format!("{} must be > 0", s.base_lr),
+            ));
+        }
+        if !(s.warmup_epochs >= 0.0) {
+            return Err(invalid("schedule.warmup_epochs", "must be >= 0"));
+        }
+        if self.optim.weight_decay < 0.0 || !(0.0..1.0).contains(&self.optim.momentum) {
+            return Err(invalid(
+                "optim",
+                "weight_decay must be >= 0 and momentum in [0, 1)",
+            ));
+        }
+        if !matches!(self.augment.preset.as_str(), "v1" | "v2") {
+            return Err(invalid(
+                "augment.preset",
+                format!("`{}` is not one of v1, v2", self.augment.preset),
+            ));
+        }
+        if let Some(c) = self.augment.crop_min_scale {
+            if !(c > 0.0 && c <= 1.0) {
+                return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
+            }
+        }
+        if t.knn_k == 0 || !(t.knn_t > 0.0) {
+            return Err(invalid("train.knn_k/knn_t", "k must be >= 1 and t > 0"));
+        }
+        Ok(())
+    }
+
+    /// The encoder (backbone + head) this configuration trains.
+    pub fn encoder_config(&self) -> EncoderConfig {
+        let backbone = ResNetConfig::new(self.model.arch)
+            .with_width_mult(self.model.width_mult)
+            .with_small_stem(self.model.small_stem)
+            .with_bn_splits(self.moco.bn_splits);
+        let feat = backbone.feature_dim();
+        let head = if self.moco.mlp {
+            HeadSpec::mlp(feat, feat, self.moco.dim)
+        } else {
+            HeadSpec::linear(feat, self.moco.dim)
+        };
+        EncoderConfig::new(backbone, head)
+    }
+
+    /// Long side of decoded pages kept in memory.
+    pub fn cache_long_side(&self) -> usize {
+        if self.train.cache_long_side > 0 {
+            self.train.cache_long_side
+        } else {
+            self.train.image_size * 4
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_validate() {
+        for (name, _) in PRESETS {
+            let c = PretrainConfig::preset(name).unwrap();
+            c.validate().unwrap();
+            // Round trip through TOML keeps every field.
+            let back = PretrainConfig::from_toml(&c.to_toml(), "roundtrip").unwrap();
+            assert_eq!(back, c);
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let mut c = PretrainConfig::preset("moco-v2-tiny").unwrap();
+        c.moco.queue_size = 8;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("moco.queue_size"), "{e}");
+        let mut c = PretrainConfig::preset("moco-v2-tiny").unwrap();
+        c.moco.temperature = 0.0;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("moco.temperature"));
+        let e = PretrainConfig::from_toml("name = 3", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml"), "{e}");
+    }
+}

@@ -1,0 +1,90 @@
+//! `metrics.csv`: one row per logged step, one per epoch; readable by any plotting tool.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// Column order of `metrics.csv`.
+pub const HEADER: &str = "kind,epoch,step,loss,instance_acc,lr,img_per_s,knn_acc";
+
+/// One row.
+#[derive(Clone, Debug, Default)]
+pub struct MetricRow {
+    /// `step` or `epoch`.
+    pub kind: &'static str,
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+    pub instance_acc: f64,
+    pub lr: f64,
+    pub img_per_s: f64,
+    pub knn_acc: Option<f64>,
+}
+
+/// Appends rows, flushing each so a killed run loses nothing it reported.
+pub struct MetricsWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl MetricsWriter {
+    /// Opens `path`; when resuming from `resume_step`, rows written after that step by the
+    /// interrupted run are dropped so the file reads as one uninterrupted run.
+    pub fn open(path: &Path, resume_step: Option<usize>) -> std::io::Result<Self> {
+        let mut keep = Vec::new();
+        if let (Some(step), true) = (resume_step, path.exists()) {
+            for line in BufReader::new(File::open(path)?).lines().skip(1) {
+                let line = line?;
+                let s: Option<usize> = line.split(',').nth(2).and_then(|v| v.parse().ok());
+                if s.is_some_and(|s| s <= step) {
+                    keep.push(line);
+                }
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        writeln!(file, "{HEADER}")?;
+        for line in keep {
+            writeln!(file, "{line}")?;
+        }
+        file.flush()?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&mut self, r: &MetricRow) -> std::io::Result<()> {
+        let knn = r.knn_acc.map(|v| format!("{v:.6}")).unwrap_or_default();
+        writeln!(
+            self.file,
+            "{},{},{},{:.6},{:.6},{:.8},{:.2},{}",
+            r.kind, r.epoch, r.step, r.loss, r.instance_acc, r.lr, r.img_per_s, knn
+        )?;
+        self.file.flush()
+    }
+}
+
+/// Reads the `step` rows of a metrics file: `(step, loss)` pairs (for tests and reports).
+pub fn read_losses(path: &Path) -> std::io::Result<Vec<(usize, f64)>> {
+    let mut out = Vec::new();
+    for line in BufReader::new(File::open(path)?).lines().skip(1) {
+        let line = line?;
+        let cols: Vec<&str> = line.split(',').collect();
+        if cols.first() == Some(&"step") {
+            if let (Some(s), Some(l)) = (cols.get(2), cols.get(3)) {
+                if let (Ok(s), Ok(l)) = (s.parse(), l.parse()) {
+                    out.push((s, l));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,12 @@
+//! The pre-training loop and what it needs: configuration, checkpoints, metrics, kNN monitor.
+
+pub mod checkpoint;
+pub mod config;
+pub mod knn;
+pub mod metrics;
+// pub mod pretrain;
+pub mod progress;
+// pub mod data;
+
+pub use config::PretrainConfig;
+// pub use pretrain::{pretrain, PretrainOptions, PretrainSummary};

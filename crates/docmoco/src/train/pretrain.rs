@@ -1,0 +1,292 @@
+//! The MoCo v1/v2 pre-training loop (burn's custom-training-loop pattern).
+//!
+//! Per step: two augmented views → [`Moco::forward`] (momentum update, keys, queries, InfoNCE,
+//! enqueue) → backward → SGD. Around it: lr schedule, NaN guard, `metrics.csv`, progress bar,
+//! periodic kNN monitor, atomic checkpoints, exact resume, and the final export of the query
+//! backbone as `backbone.safetensors`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::checkpoint::{self, Checkpoint, CheckpointMeta, TrainPosition};
+use super::config::PretrainConfig;
+use super::data::{self, KnnData};
+use super::metrics::{MetricRow, MetricsWriter};
+use super::progress::Progress;
+use crate::device;
+use crate::model::weights::save_torchvision;
+use crate::optim::Sgd;
+use crate::ssl::moco::key_encoder_from;
+use crate::ssl::{KeyQueue, Moco};
+
+/// How to run (not part of the model configuration).
+#[derive(Clone, Debug, Default)]
+pub struct PretrainOptions {
+    pub out_dir: PathBuf,
+    /// Continue from `out_dir/checkpoints/latest`.
+    pub resume: bool,
+    /// Hide progress bars (tests, logs).
+    pub quiet: bool,
+    /// Stop (as if killed) after this many steps of this invocation, without the final export.
+    pub interrupt_after: Option<usize>,
+}
+
+/// What a finished run reports (also written as `summary.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PretrainSummary {
+    pub steps: usize,
+    pub epochs: usize,
+    pub final_loss: f64,
+    /// Mean loss over the last epoch's steps.
+    pub last_epoch_loss: f64,
+    pub knn: Vec<(usize, f64)>,
+    pub images_per_second: f64,
+    pub pages: usize,
+    pub skipped_pages: usize,
+    pub backbone: Option<PathBuf>,
+    pub interrupted: bool,
+}
+
+/// Moves a framework-free batch onto `device` as `[N, 3, H, W]`.
+pub fn to_tensor(images: Vec<f32>, n: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(images, [n, 3, h, w]), device)
+}
+
+fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step as u64)
+}
+
+/// Runs (or resumes) a pre-training run described by `cfg` into `opts.out_dir`.
+pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
+    cfg.validate()?;
+    let out = &opts.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create run dir {}", out.display()))?;
+    let ckpt_dir = out.join("checkpoints");
+    let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    let train_dev = plain.clone().autodiff();
+    let seed = cfg.train.seed;
+
+    // Data.
+    let data_dir = cfg
+        .data
+        .dir
+        .clone()
+        .context("no data folder: pass --data DIR (or set data.dir in the config)")?;
+    let pages = data::open_pages(&data_dir, cfg.cache_long_side(), opts.quiet)?;
+    if pages.len() < cfg.train.batch_size {
+        bail!(
+            "{}: {} usable pages, fewer than the batch size {} (drop_last would leave no batch)",
+            data_dir.display(),
+            pages.len(),
+            cfg.train.batch_size
+        );
+    }
+    if cfg.moco.queue_size > pages.len() {
+        eprintln!(
+            "warning: queue size K = {} exceeds the {} pages: each query will meet stale keys of its own page among the negatives",
+            cfg.moco.queue_size,
+            pages.len()
+        );
+    }
+    let loader = data::two_view_loader(&pages, cfg)?;
+    let steps_per_epoch = loader.batches_per_epoch();
+    let knn = match &cfg.data.knn_dir {
+        Some(dir) if cfg.train.knn_every > 0 => Some(KnnData::open(dir, cfg, opts.quiet)?),
+        _ => None,
+    };
+
+    // Model, optimiser, position.
+    let encoder_cfg = cfg.encoder_config();
+    let mut moco = Moco::new(&encoder_cfg, cfg.moco.clone(), seed, &train_dev, &plain);
+    let mut sgd = Sgd::new(cfg.optim.clone());
+    let mut pos = TrainPosition {
+        step: 0,
+        epoch: 0,
+        step_in_epoch: 0,
+    };
+    let mut best_knn = None;
+    if opts.resume {
+        let path = checkpoint::latest(&ckpt_dir)
+            .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?;
+        let template_k = key_encoder_from(&moco.encoder_q, &plain);
+        let ck = checkpoint::load(&path, moco.encoder_q.clone(), template_k, &plain)?;
+        moco.encoder_q = ck.encoder_q;
+        moco.encoder_k = ck.encoder_k;
+        moco.queue = KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr);
+        sgd.buffers = ck.sgd_buffers;
+        pos = ck.meta.position;
+        best_knn = ck.meta.best_knn;
+        if !opts.quiet {
+            eprintln!("resuming from {} (step {})", path.display(), pos.step);
+        }
+    }
+    let config_toml = cfg.to_toml();
+    std::fs::write(out.join("config.toml"), &config_toml)
+        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
+    let mut metrics = MetricsWriter::open(&out.join("metrics.csv"), opts.resume.then_some(pos.step))
+        .with_context(|| format!("cannot write {}", out.join("metrics.csv").display()))?;
+
+    let epochs = cfg.train.epochs;
+    let total_steps = cfg
+        .train
+        .max_steps
+        .unwrap_or(usize::MAX)
+        .min(epochs * steps_per_epoch);
+    let progress = Progress::new(total_steps, pos.step, opts.quiet);
+    let mut knn_history = Vec::new();
+    let mut last_loss = f64::NAN;
+    let mut epoch_loss = (0.0, 0usize);
+    let mut last_epoch_loss = f64::NAN;
+    let mut run_steps = 0usize;
+    let mut images = 0usize;
+    let started = Instant::now();
+    let mut interrupted = false;
+
+    let save = |moco: &Moco, sgd: &Sgd, pos: &TrainPosition, best: Option<f64>| -> Result<()> {
+        let ck = Checkpoint {
+            encoder_q: moco.encoder_q.clone(),
+            encoder_k: moco.encoder_k.clone(),
+            queue: moco.queue.keys.clone(),
+            sgd_buffers: sgd.buffers.clone(),
+            meta: CheckpointMeta {
+                position: pos.clone(),
+                queue_ptr: moco.queue.ptr,
+                config_toml: config_toml.clone(),
+                best_knn: best,
+            },
+        };
+        checkpoint::save(&ckpt_dir, &ck, cfg.train.keep_checkpoints)?;
+        Ok(())
+    };
+
+    'epochs: while pos.epoch < epochs && pos.step < total_steps {
+        let epoch = pos.epoch;
+        let lr_epoch_start = pos.step_in_epoch;
+        for batch in loader.epoch_iter(epoch, lr_epoch_start) {
+            let batch = batch?;
+            let lr = cfg
+                .schedule
+                .lr_at(epoch, pos.step_in_epoch, steps_per_epoch, epochs);
+            let n = batch.query.n;
+            let im_q = to_tensor(batch.query.images, n, batch.query.height, batch.query.width, &train_dev);
+            let im_k = to_tensor(batch.key.images, n, batch.key.height, batch.key.width, &plain);
+            let mut rng = step_rng(seed, pos.step);
+            let output = moco.forward(im_q, im_k, &mut rng);
+            let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
+            if !loss.is_finite() {
+                bail!(
+                    "loss is {loss} at step {} (epoch {epoch}, lr {lr:.3e}): training diverged; lower --lr or check the data",
+                    pos.step
+                );
+            }
+            let grads = output.loss.backward();
+            let grads = GradientsParams::from_grads(grads, &moco.encoder_q);
+            moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, lr);
+
+            pos.step += 1;
+            pos.step_in_epoch += 1;
+            run_steps += 1;
+            images += n;
+            last_loss = loss;
+            epoch_loss.0 += loss;
+            epoch_loss.1 += 1;
+            let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            progress.step(pos.step, epoch, loss, output.instance_accuracy, lr, rate);
+            if pos.step % cfg.train.log_every.max(1) == 0 {
+                metrics.write(&MetricRow {
+                    kind: "step",
+                    epoch,
+                    step: pos.step,
+                    loss,
+                    instance_acc: output.instance_accuracy,
+                    lr,
+                    img_per_s: rate,
+                    knn_acc: None,
+                })?;
+            }
+            let end_of_epoch = pos.step_in_epoch >= steps_per_epoch;
+            if end_of_epoch {
+                pos.epoch += 1;
+                pos.step_in_epoch = 0;
+            }
+            if cfg.train.checkpoint_every > 0 && pos.step % cfg.train.checkpoint_every == 0 && !end_of_epoch {
+                save(&moco, &sgd, &pos, best_knn)?;
+            }
+            if opts.interrupt_after.is_some_and(|k| run_steps >= k) {
+                save(&moco, &sgd, &pos, best_knn)?;
+                interrupted = true;
+                break 'epochs;
+            }
+            if pos.step >= total_steps {
+                break;
+            }
+        }
+        // End of an epoch (or of the run).
+        let finished_epoch = pos.step_in_epoch == 0;
+        let mut knn_acc = None;
+        if let Some(k) = &knn {
+            let e = pos.epoch;
+            if finished_epoch && (e % cfg.train.knn_every == 0 || e == epochs || pos.step >= total_steps) {
+                let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
+                progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
+                knn_history.push((e, acc));
+                best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));
+                knn_acc = Some(acc);
+            }
+        }
+        if epoch_loss.1 > 0 {
+            last_epoch_loss = epoch_loss.0 / epoch_loss.1 as f64;
+        }
+        metrics.write(&MetricRow {
+            kind: "epoch",
+            epoch,
+            step: pos.step,
+            loss: last_epoch_loss,
+            instance_acc: f64::NAN,
+            lr: cfg.schedule.lr_at_epoch(epoch, epochs),
+            img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            knn_acc,
+        })?;
+        epoch_loss = (0.0, 0);
+        save(&moco, &sgd, &pos, best_knn)?;
+        if !finished_epoch {
+            break;
+        }
+    }
+    progress.finish();
+
+    let backbone = if interrupted {
+        None
+    } else {
+        let path = out.join("backbone.safetensors");
+        save_torchvision(&moco.encoder_q.backbone, &path)?;
+        Some(path)
+    };
+    let summary = PretrainSummary {
+        steps: pos.step,
+        epochs: pos.epoch,
+        final_loss: last_loss,
+        last_epoch_loss,
+        knn: knn_history,
+        images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        pages: pages.len(),
+        skipped_pages: pages.skipped(),
+        backbone,
+        interrupted,
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    checkpoint::write_atomic(&out.join("summary.json"), json.as_bytes())?;
+    Ok(summary)
+}
+
+/// The run directory's newest checkpoint, for tools that inspect runs.
+pub fn latest_checkpoint(run_dir: &Path) -> Option<PathBuf> {
+    checkpoint::latest(&run_dir.join("checkpoints"))
+}
