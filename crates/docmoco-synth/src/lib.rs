@@ -22,6 +22,7 @@ pub mod layout;
 pub mod overlay;
 pub mod page;
 pub mod painter;
+pub mod pdf;
 pub mod text;
 pub mod words;
 
@@ -33,3 +34,4 @@ pub use error::SynthError;
 pub use gt::TextLine;
 pub use overlay::draw_overlay;
 pub use page::{generate_page, render_page, PageSpec, SynthPage};
+pub use pdf::{pdf_text_lines, pdf_to_det, PdfDetSummary};
