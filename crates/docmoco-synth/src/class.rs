@@ -8,7 +8,11 @@ use crate::SynthError;
 /// A document class: the label of the classification task and the choice of layout family.
 ///
 /// The names (`as_str`) are the ImageFolder directory names, so they are stable API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised as its folder name (`customs_declaration`), like everywhere else.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum DocClass {
     /// Header/logo, addresses, line-item table, totals, payment details.
     Invoice,

@@ -25,8 +25,10 @@ use crate::page::{mix, render_page, PageSpec, MAX_SIZE, MIN_SIZE};
 use crate::{DocClass, SynthError};
 use docmoco_data::icdar::write_gt_file;
 
-/// What corpus to generate.
-#[derive(Debug, Clone, PartialEq)]
+/// What corpus to generate. Serde-ready so a run can save it next to its output
+/// (missing fields take the defaults).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SynthConfig {
     /// Total number of pages (spread round-robin over `classes`).
     pub pages: usize,
@@ -329,6 +331,26 @@ mod tests {
         }
         let seeds: std::collections::HashSet<u64> = p.iter().map(|x| x.spec.seed).collect();
         assert_eq!(seeds.len(), 60);
+    }
+
+    #[test]
+    fn config_round_trips_through_toml_with_defaults() {
+        let cfg = SynthConfig {
+            pages: 12,
+            classes: vec![DocClass::Receipt, DocClass::CustomsDeclaration],
+            ..Default::default()
+        };
+        let text = toml::to_string(&cfg).expect("serialise");
+        assert!(text.contains("\"customs_declaration\""), "{text}");
+        assert_eq!(toml::from_str::<SynthConfig>(&text).expect("parse"), cfg);
+        let partial: SynthConfig = toml::from_str("pages = 7").expect("parse");
+        assert_eq!(
+            partial,
+            SynthConfig {
+                pages: 7,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

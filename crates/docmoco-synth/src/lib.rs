@@ -1,13 +1,26 @@
 //! Procedural document pages with ground truth, for MoCo pre-training and its downstream
-//! tasks (document classification, text-line detection).
+//! tasks (document classification, text-line detection), plus text-line ground truth
+//! from born-digital PDFs.
 //!
 //! Each page is a pure function of `(class, seed, size)`: a class-specific layout is drawn
-//! in page points with real fonts, then optionally degraded like a scan. The text-line
-//! boxes are measured on the inked glyph pixels and follow the page skew as quadrilaterals.
+//! in page points with real (embedded) fonts, then optionally degraded like a scan. The
+//! text-line boxes are measured on the inked glyph pixels and follow the page skew as
+//! ICDAR 2015 quadrilaterals.
 //!
-//! Entry points: [`generate_page`] / [`render_page`] for one page, [`write_corpus`] for
-//! the ImageFolder + ICDAR 2015 corpus, [`draw_overlay`] / [`write_preview`] to look at
-//! the ground truth.
+//! * One page: [`generate_page`] (degraded) or [`render_page`] with a [`PageSpec`].
+//! * A corpus: [`write_corpus`] with a [`SynthConfig`] writes ImageFolder
+//!   (`cls/`), ICDAR 2015 (`det/`) and `unlabeled/` layouts in parallel; [`plan`] shows
+//!   which page goes where without writing anything.
+//! * Looking at it: [`draw_overlay`], [`write_preview`].
+//! * PDFs: [`pdf_text_lines`] for one page, [`pdf_to_det`] for a folder.
+//!
+//! ```
+//! use docmoco_synth::{generate_page, DocClass};
+//! let page = generate_page(DocClass::Invoice, 42, 256)?;
+//! assert_eq!(page.image.height(), 256);
+//! assert!(page.lines.iter().any(|l| !l.dont_care));
+//! # Ok::<(), docmoco_synth::SynthError>(())
+//! ```
 
 pub mod canvas;
 pub mod class;
