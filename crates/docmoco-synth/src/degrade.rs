@@ -116,10 +116,14 @@ pub fn apply<R: Rng>(
         texture(&mut v, w, h, d.texture, rng);
     }
     let mut out_lines: Vec<TextLine> = lines.to_vec();
-    if d.angle != 0.0 {
+    let angle = fitting_angle(d.angle, w, h, lines);
+    if angle != 0.0 {
         let c = [w as f32 / 2.0, h as f32 / 2.0];
-        let rot = Rotation::new(d.angle, c, c);
-        v = rotate(&v, w, h, &rot, d.paper);
+        let rot = Rotation::new(angle, c, c);
+        // Fill the uncovered corners with what the border looks like (paper, or the grey
+        // scanner bed around a receipt), not with a constant that would draw a wedge.
+        let fill = border_mean(&v, w, h);
+        v = rotate(&v, w, h, &rot, fill);
         out_lines = lines.iter().map(|l| rot.map_line(l)).collect();
     }
     for l in &mut out_lines {
@@ -169,6 +173,43 @@ pub fn apply<R: Rng>(
         img = jpeg_round_trip(&img, q)?;
     }
     Ok((img, out_lines))
+}
+
+/// The largest of `angle`, `angle / 2`, `angle / 4`, ... (or 0) that keeps every text line
+/// inside the page after the skew: a scan of a narrow receipt cannot be tilted as far as an
+/// A4 page without cutting text off at the edge.
+fn fitting_angle(angle: f32, w: usize, h: usize, lines: &[TextLine]) -> f32 {
+    let c = [w as f32 / 2.0, h as f32 / 2.0];
+    let mut a = angle;
+    for _ in 0..6 {
+        if a == 0.0 {
+            break;
+        }
+        let rot = Rotation::new(a, c, c);
+        let inside = lines.iter().flat_map(|l| l.quad).all(|p| {
+            let [x, y] = rot.forward(p);
+            x >= 0.0 && y >= 0.0 && x <= w as f32 && y <= h as f32
+        });
+        if inside {
+            return a;
+        }
+        a *= 0.5;
+    }
+    0.0
+}
+
+/// Mean of the outermost rows and columns.
+fn border_mean(v: &[f32], w: usize, h: usize) -> f32 {
+    let top = &v[..w];
+    let bottom = &v[(h - 1) * w..];
+    let sides = (0..h).flat_map(|y| [v[y * w], v[y * w + w - 1]]);
+    let (sum, n) = top
+        .iter()
+        .chain(bottom)
+        .copied()
+        .chain(sides)
+        .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    sum / n.max(1) as f32
 }
 
 /// Size of the per-page table of noise samples.
@@ -335,6 +376,17 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let (img, _) = apply(&ink, 2, 2, &[], &Degradation::none(), &mut rng).expect("render");
         assert_eq!(img.as_raw(), &vec![255, 0, 128, 255]);
+    }
+
+    #[test]
+    fn skew_is_reduced_until_text_stays_on_the_page() {
+        // A line hugging the top-right corner of a narrow page.
+        let line = crate::gt::rect_line([80.0, 2.0, 99.0, 10.0], "x".into(), false);
+        let a = fitting_angle(2.0f32.to_radians(), 100, 300, std::slice::from_ref(&line));
+        assert!(a.abs() < 2.0f32.to_radians());
+        let centred = crate::gt::rect_line([40.0, 140.0, 60.0, 160.0], "x".into(), false);
+        let b = fitting_angle(2.0f32.to_radians(), 100, 300, &[centred]);
+        assert_eq!(b, 2.0f32.to_radians());
     }
 
     #[test]

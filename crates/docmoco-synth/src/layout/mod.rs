@@ -25,9 +25,18 @@ pub const LETTER: (f32, f32) = (612.0, 792.0);
 /// roll of 58 or 80 mm whose length varies.
 pub fn paper<R: Rng>(class: DocClass, rng: &mut R) -> (f32, f32) {
     match class {
+        // Mostly the slip itself; sometimes a full scanner bed with the slip on it.
         DocClass::Receipt => {
-            let w = if rng.gen_bool(0.7) { 227.0 } else { 164.0 };
-            (w, w * rng.gen_range(2.0..3.4))
+            if rng.gen_bool(0.25) {
+                if rng.gen_bool(0.6) {
+                    A4
+                } else {
+                    LETTER
+                }
+            } else {
+                let w = receipt::ROLL_WIDTHS[usize::from(rng.gen_bool(0.3))];
+                (w, w * rng.gen_range(2.0..3.4))
+            }
         }
         // Customs forms are European more often than not.
         DocClass::CustomsDeclaration => {

@@ -10,7 +10,46 @@ use crate::painter::Painter;
 use crate::text::{Align, Gt, TextStyle};
 use crate::words::{RECEIPT_ITEMS, STORE_NAMES};
 
+/// Till roll widths in points: 80 mm and 58 mm.
+pub const ROLL_WIDTHS: [f32; 2] = [227.0, 164.0];
+
 pub fn draw(p: &mut Painter) {
+    let (rx, ry, rw, rh) = if p.w() > 300.0 {
+        scanner_bed(p)
+    } else {
+        (0.0, 0.0, p.w(), p.h())
+    };
+    draw_roll(p, rx, ry, rw, rh);
+}
+
+/// A receipt laid on a flatbed scanner: the page is the scanner bed (lid grey around the
+/// slip), the slip is a roll-width strip somewhere on it. Keeps "narrow page" from being
+/// the only thing that tells a receipt apart.
+fn scanner_bed(p: &mut Painter) -> (f32, f32, f32, f32) {
+    let rw = ROLL_WIDTHS[p.r(0..2)];
+    let rh = (rw * p.r(1.8..3.4)).min(p.h() - 40.0);
+    let rx = p.r(20.0..(p.w() - rw - 20.0).max(21.0));
+    let ry = p.r(15.0..(p.h() - rh - 15.0).max(16.0));
+    let bed = p.r(0.04..0.25);
+    let (w, h) = (p.w(), p.h());
+    // One pass over the page (separate rectangles would leave anti-aliased seams).
+    let (u0, u1, v0, v1) = (rx / w, (rx + rw) / w, ry / h, (ry + rh) / h);
+    p.c.fill_with(0.0, 0.0, w, h, |u, v| {
+        if u >= u0 && u < u1 && v >= v0 && v < v1 {
+            0.0
+        } else {
+            bed
+        }
+    });
+    // A faint shadow along the slip's right and bottom edges.
+    let sh = p.r(1.0..4.0);
+    p.c.fill_rect(rx + rw, ry + sh, sh, rh, (bed + 0.15).min(0.6));
+    p.c.fill_rect(rx + sh, ry + rh, rw, sh, (bed + 0.15).min(0.6));
+    (rx, ry, rw, rh)
+}
+
+/// Draws the receipt into the region `(ox, oy, pw, ph)` points.
+fn draw_roll(p: &mut Painter, ox: f32, oy: f32, pw: f32, ph: f32) {
     let fam = if p.chance(0.85) {
         *Family::MONO.choose(&mut p.rng).unwrap_or(&Family::Mono)
     } else {
@@ -18,8 +57,8 @@ pub fn draw(p: &mut Painter) {
     };
     // Thermal print is often faint and greyish.
     let dark = p.r(0.55..1.0);
-    let margin = p.w() * p.r(0.05..0.1);
-    let (x0, x1) = (margin, p.w() - margin);
+    let margin = pw * p.r(0.05..0.1);
+    let (x0, x1) = (ox + margin, ox + pw - margin);
     let width = x1 - x0;
     let chars_per_line = p.r(30..44) as f32;
     // Size the font so a line holds about `chars_per_line` characters.
@@ -29,13 +68,13 @@ pub fn draw(p: &mut Painter) {
     let size = 10.0 * width / (cw * chars_per_line);
     let body = TextStyle::new(fam, size).dark(dark);
     let lh = size * p.r(1.2..1.5);
-    let bottom = p.h() - margin;
+    let bottom = oy + ph - margin;
     let money = MoneyStyle {
         symbol: ["", "$", "£", " EUR"][p.r(0..4)],
         ..MoneyStyle::random(&mut p.rng)
     };
-    let cx = p.w() / 2.0;
-    let mut y = margin * p.r(0.8..1.5);
+    let cx = ox + pw / 2.0;
+    let mut y = oy + margin * p.r(0.8..1.5);
 
     // Store header.
     let store = content::pick(&mut p.rng, STORE_NAMES).to_string();
