@@ -125,7 +125,9 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.image_size, a.image_size);
     if let Some(name) = &a.arch {
         c.model.arch = ResNetArch::parse(name).with_context(|| {
-            format!("invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)")
+            format!(
+                "invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)"
+            )
         })?;
     }
     set!(c.model.width_mult, a.width_mult);

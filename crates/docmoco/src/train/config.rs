@@ -72,7 +72,8 @@ pub struct TrainParams {
     /// Batches prepared ahead of the training step.
     #[serde(default = "default_prefetch")]
     pub prefetch: usize,
-    /// Decoded pages are kept in memory with their long side at most this (0 = 4 x image_size).
+    /// Decoded pages are kept in memory with their long side at most this (0 = the smallest
+    /// size at which the smallest random crop keeps full resolution).
     #[serde(default)]
     pub cache_long_side: usize,
     /// Write a metrics row every this many steps.
@@ -294,15 +295,6 @@ impl PretrainConfig {
             HeadSpec::linear(feat, self.moco.dim)
         };
         EncoderConfig::new(backbone, head)
-    }
-
-    /// Long side of decoded pages kept in memory.
-    pub fn cache_long_side(&self) -> usize {
-        if self.train.cache_long_side > 0 {
-            self.train.cache_long_side
-        } else {
-            self.train.image_size * 4
-        }
     }
 }
 

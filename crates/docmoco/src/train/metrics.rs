@@ -1,4 +1,8 @@
 //! `metrics.csv`: one row per logged step, one per epoch; readable by any plotting tool.
+//!
+//! `step` rows: `epoch` is the (0-based) epoch the step belongs to, `step` the number of steps
+//! done. `epoch` rows: `epoch` is the number of epochs completed (0 = before training, the
+//! random-init kNN baseline), `loss` the epoch's mean loss, `knn_acc` the monitor's accuracy.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

@@ -2,11 +2,12 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod knn;
 pub mod metrics;
-// pub mod pretrain;
+pub mod plot;
+pub mod pretrain;
 pub mod progress;
-// pub mod data;
 
 pub use config::PretrainConfig;
-// pub use pretrain::{pretrain, PretrainOptions, PretrainSummary};
+pub use pretrain::{pretrain, PretrainOptions, PretrainSummary};

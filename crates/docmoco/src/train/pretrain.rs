@@ -67,7 +67,8 @@ fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
 pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
     cfg.validate()?;
     let out = &opts.out_dir;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create run dir {}", out.display()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create run dir {}", out.display()))?;
     let ckpt_dir = out.join("checkpoints");
     let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let train_dev = plain.clone().autodiff();
@@ -79,7 +80,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         .dir
         .clone()
         .context("no data folder: pass --data DIR (or set data.dir in the config)")?;
-    let pages = data::open_pages(&data_dir, cfg.cache_long_side(), opts.quiet)?;
+    let pages = data::open_pages(&data_dir, data::cache_long_side(cfg), opts.quiet)?;
     if pages.len() < cfg.train.batch_size {
         bail!(
             "{}: {} usable pages, fewer than the batch size {} (drop_last would leave no batch)",
@@ -130,8 +131,9 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     let config_toml = cfg.to_toml();
     std::fs::write(out.join("config.toml"), &config_toml)
         .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let mut metrics = MetricsWriter::open(&out.join("metrics.csv"), opts.resume.then_some(pos.step))
-        .with_context(|| format!("cannot write {}", out.join("metrics.csv").display()))?;
+    let mut metrics =
+        MetricsWriter::open(&out.join("metrics.csv"), opts.resume.then_some(pos.step))
+            .with_context(|| format!("cannot write {}", out.join("metrics.csv").display()))?;
 
     let epochs = cfg.train.epochs;
     let total_steps = cfg
@@ -166,17 +168,49 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         Ok(())
     };
 
+    // kNN accuracy of the initial (random) weights: the baseline every later value is read
+    // against.
+    if let (Some(k), 0) = (&knn, pos.step) {
+        let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
+        progress.message(&format!(
+            "epoch 0 (random init): kNN accuracy {:.1}%",
+            acc * 100.0
+        ));
+        knn_history.push((0, acc));
+        metrics.write(&MetricRow {
+            kind: "epoch",
+            epoch: 0,
+            step: 0,
+            loss: f64::NAN,
+            instance_acc: f64::NAN,
+            lr: cfg.schedule.lr_at_epoch(0, epochs),
+            img_per_s: 0.0,
+            knn_acc: Some(acc),
+        })?;
+    }
+
     'epochs: while pos.epoch < epochs && pos.step < total_steps {
         let epoch = pos.epoch;
         let lr_epoch_start = pos.step_in_epoch;
-        for batch in loader.epoch_iter(epoch, lr_epoch_start) {
-            let batch = batch?;
+        for batch in loader.epoch_iter(epoch as u64, lr_epoch_start)? {
             let lr = cfg
                 .schedule
                 .lr_at(epoch, pos.step_in_epoch, steps_per_epoch, epochs);
             let n = batch.query.n;
-            let im_q = to_tensor(batch.query.images, n, batch.query.height, batch.query.width, &train_dev);
-            let im_k = to_tensor(batch.key.images, n, batch.key.height, batch.key.width, &plain);
+            let im_q = to_tensor(
+                batch.query.images,
+                n,
+                batch.query.height,
+                batch.query.width,
+                &train_dev,
+            );
+            let im_k = to_tensor(
+                batch.key.images,
+                n,
+                batch.key.height,
+                batch.key.width,
+                &plain,
+            );
             let mut rng = step_rng(seed, pos.step);
             let output = moco.forward(im_q, im_k, &mut rng);
             let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
@@ -216,7 +250,10 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                 pos.epoch += 1;
                 pos.step_in_epoch = 0;
             }
-            if cfg.train.checkpoint_every > 0 && pos.step % cfg.train.checkpoint_every == 0 && !end_of_epoch {
+            if cfg.train.checkpoint_every > 0
+                && pos.step % cfg.train.checkpoint_every == 0
+                && !end_of_epoch
+            {
                 save(&moco, &sgd, &pos, best_knn)?;
             }
             if opts.interrupt_after.is_some_and(|k| run_steps >= k) {
@@ -233,7 +270,9 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         let mut knn_acc = None;
         if let Some(k) = &knn {
             let e = pos.epoch;
-            if finished_epoch && (e % cfg.train.knn_every == 0 || e == epochs || pos.step >= total_steps) {
+            if finished_epoch
+                && (e % cfg.train.knn_every == 0 || e == epochs || pos.step >= total_steps)
+            {
                 let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
                 progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
                 knn_history.push((e, acc));
@@ -246,7 +285,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         }
         metrics.write(&MetricRow {
             kind: "epoch",
-            epoch,
+            epoch: pos.epoch,
             step: pos.step,
             loss: last_epoch_loss,
             instance_acc: f64::NAN,
@@ -281,6 +320,10 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         backbone,
         interrupted,
     };
+    if let Err(e) = super::plot::write_curves_svg(&out.join("metrics.csv"), &out.join("curves.svg"))
+    {
+        eprintln!("warning: cannot draw curves.svg: {e}");
+    }
     let json = serde_json::to_string_pretty(&summary)?;
     checkpoint::write_atomic(&out.join("summary.json"), json.as_bytes())?;
     Ok(summary)

@@ -1,0 +1,157 @@
+//! `docmoco bench`: throughput of the training step, the key encoder, feature extraction and
+//! the data loader, with peak memory. Compare with `tools/bench_torch.py` (same workloads).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use docmoco::bench::{feature_extraction, key_forward, peak_rss_mb, pretrain_step, BenchResult};
+use docmoco::model::ResNetArch;
+use docmoco::train::{data, PretrainConfig};
+use docmoco_data::augment::TwoViews;
+use docmoco_data::{Loader, LoaderConfig, PageCache};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// MoCo v2 pre-training: step, key-encoder forward, eval features, loader alone.
+    Pretrain(PretrainBench),
+}
+
+#[derive(Args, Debug)]
+pub struct PretrainBench {
+    #[arg(long, default_value = "resnet18")]
+    pub arch: String,
+    #[arg(long, default_value_t = 1.0)]
+    pub width_mult: f64,
+    #[arg(long)]
+    pub small_stem: bool,
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 4096)]
+    pub queue_size: usize,
+    #[arg(long, default_value_t = 8)]
+    pub bn_splits: usize,
+    /// Timed iterations per workload (after 2 warm-up ones).
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Pages for the loader benchmark (default: generated pages).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Loader worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Only these workloads (step, key, features, loader); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn print(r: &BenchResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+    } else {
+        println!(
+            "{:<58} {:>9.1} img/s  {:>8.1} ms/iter  peak RSS {}",
+            r.workload,
+            r.images_per_second,
+            r.seconds_per_iter * 1e3,
+            r.peak_rss_mb
+                .map(|m| format!("{m:.0} MB"))
+                .unwrap_or_else(|| "?".into())
+        );
+    }
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    match a.what {
+        BenchWhat::Pretrain(b) => pretrain(b),
+    }
+}
+
+fn pretrain(b: PretrainBench) -> Result<()> {
+    let mut cfg = PretrainConfig::preset("moco-v2")?;
+    cfg.model.arch = ResNetArch::parse(&b.arch)
+        .ok_or_else(|| anyhow::anyhow!("invalid value for `--arch`: `{}`", b.arch))?;
+    cfg.model.width_mult = b.width_mult;
+    cfg.model.small_stem = b.small_stem;
+    cfg.train.image_size = b.image_size;
+    cfg.train.batch_size = b.batch_size;
+    cfg.moco.queue_size = b.queue_size;
+    cfg.moco.bn_splits = b.bn_splits;
+    cfg.moco.momentum = 0.99;
+    cfg.validate()?;
+    let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    let want = |w: &str| b.only.is_empty() || b.only.iter().any(|o| o == w);
+    if !b.json {
+        println!(
+            "docmoco bench pretrain ({} threads available)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    }
+    if want("step") {
+        print(&pretrain_step(&cfg, &device, 2, b.iters), b.json);
+    }
+    if want("key") {
+        print(&key_forward(&cfg, &device, 2, b.iters), b.json);
+    }
+    if want("features") {
+        print(&feature_extraction(&cfg, &device, 2, b.iters), b.json);
+    }
+    if want("loader") {
+        let cache = match &b.data {
+            Some(dir) => data::open_pages(dir, data::cache_long_side(&cfg), true)?.cache,
+            None => Arc::new(generated_pages(64, 512)?),
+        };
+        let views = TwoViews::from_config(&data::two_views_config(&cfg))?;
+        let mut lc = LoaderConfig::pretrain(cfg.train.batch_size);
+        if let Some(w) = b.workers {
+            lc.workers = w;
+        }
+        let workers = lc.workers;
+        let loader = Loader::new(cache, views, lc)?;
+        let batches = loader.batches_per_epoch().min(b.iters.max(4));
+        let t = Instant::now();
+        let mut n = 0;
+        for batch in loader.epoch_iter(0, loader.batches_per_epoch() - batches)? {
+            n += batch.query.n;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        print(
+            &BenchResult {
+                workload: format!(
+                    "loader alone (two views, {}px, {workers} workers)",
+                    cfg.train.image_size
+                ),
+                images_per_second: n as f64 / secs,
+                seconds_per_iter: secs / batches as f64,
+                peak_rss_mb: peak_rss_mb(),
+            },
+            b.json,
+        );
+    }
+    Ok(())
+}
+
+/// Generated pages in memory, for a loader benchmark without a data folder.
+fn generated_pages(n: usize, size: u32) -> Result<PageCache> {
+    let classes = docmoco_synth::DocClass::ALL;
+    let pages = (0..n)
+        .map(|i| {
+            let page = docmoco_synth::generate_page(classes[i % classes.len()], i as u64, size)?;
+            Ok(image::DynamicImage::ImageLuma8(page.image).to_rgb8())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(PageCache::from_images(pages)?)
+}

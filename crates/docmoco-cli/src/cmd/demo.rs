@@ -1,0 +1,146 @@
+//! `docmoco demo`: the whole story on generated documents with no arguments.
+//!
+//! 1. generate a labelled corpus of document pages (`synth`);
+//! 2. MoCo v2 pre-training of a small ResNet-18 on the unlabeled pages (`moco-v2-tiny`),
+//!    with the kNN monitor on the labelled split every epoch;
+//! 3. a results table: kNN accuracy of the random initialisation (before training) against the
+//!    MoCo features, and where every file is.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
+use docmoco_synth::{write_corpus, DocClass, SynthConfig};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Folder for the corpus and the run.
+    #[arg(long, default_value = "docmoco-demo")]
+    pub out: PathBuf,
+    /// Generated pages.
+    #[arg(long, default_value_t = 480)]
+    pub pages: usize,
+    /// Pre-training epochs.
+    #[arg(long, default_value_t = 12)]
+    pub epochs: usize,
+    /// Long side of generated pages (px).
+    #[arg(long, default_value_t = 384)]
+    pub page_size: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    let data = a.out.join("data");
+    let run_dir = a.out.join("run");
+    println!(
+        "[1/3] generating {} document pages into {}",
+        a.pages,
+        data.display()
+    );
+    let synth = SynthConfig {
+        pages: a.pages,
+        seed: a.seed,
+        size: a.page_size,
+        test_fraction: 0.2,
+        classes: DocClass::ALL.to_vec(),
+        degrade: true,
+    };
+    synth.validate()?;
+    let bar = docmoco::train::progress::counter(a.pages, "generating pages", a.quiet);
+    let tick = |_: usize| bar.inc(1);
+    let corpus = write_corpus(&synth, &data, &tick)?;
+    bar.finish_and_clear();
+    println!(
+        "      {} pages, {} classes ({:.0} s)",
+        corpus.pages,
+        corpus.per_class.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    println!(
+        "[2/3] MoCo v2 pre-training (moco-v2-tiny) for {} epochs into {}",
+        a.epochs,
+        run_dir.display()
+    );
+    let mut cfg = PretrainConfig::preset("moco-v2-tiny")?;
+    cfg.train.epochs = a.epochs;
+    cfg.train.seed = a.seed;
+    cfg.data.dir = Some(data.join("unlabeled"));
+    cfg.data.knn_dir = Some(data.join("cls"));
+    // A queue larger than the corpus would hold stale keys of the query's own page.
+    cfg.moco.queue_size = cfg
+        .moco
+        .queue_size
+        .min(corpus.pages / cfg.train.batch_size * cfg.train.batch_size);
+    cfg.validate()?;
+    let summary = pretrain(
+        &cfg,
+        &PretrainOptions {
+            out_dir: run_dir.clone(),
+            resume: false,
+            quiet: a.quiet,
+            interrupt_after: None,
+        },
+    )?;
+
+    println!(
+        "[3/3] results ({:.1} min in all)",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    let chance = 100.0 / corpus.per_class.len() as f64;
+    let random = summary.knn.first().map(|k| k.1 * 100.0);
+    let best = summary
+        .knn
+        .iter()
+        .skip(1)
+        .map(|k| k.1)
+        .fold(f64::NAN, f64::max)
+        * 100.0;
+    let last = summary.knn.last().map(|k| k.1 * 100.0);
+    println!();
+    println!("  | features of a ResNet-18 x0.25 @64px        | kNN accuracy (k=200) |");
+    println!("  |---------------------------------------------|----------------------|");
+    println!(
+        "  | chance ({} classes)                          | {chance:>19.1}% |",
+        corpus.per_class.len()
+    );
+    if let Some(r) = random {
+        println!("  | random initialisation                       | {r:>19.1}% |");
+    }
+    if let Some(l) = last {
+        println!(
+            "  | MoCo v2, after {:>3} epochs                   | {l:>19.1}% |",
+            summary.epochs
+        );
+    }
+    if best.is_finite() {
+        println!("  | MoCo v2, best epoch                         | {best:>19.1}% |");
+    }
+    println!();
+    println!(
+        "  InfoNCE loss: last epoch mean {:.3} (ln(K+1) = {:.3} for K = {}), {:.1} img/s",
+        summary.last_epoch_loss,
+        ((cfg.moco.queue_size + 1) as f64).ln(),
+        cfg.moco.queue_size,
+        summary.images_per_second
+    );
+    println!(
+        "  corpus:    {}  (cls/ ImageFolder, det/ ICDAR 2015, unlabeled/)",
+        data.display()
+    );
+    println!(
+        "  run:       {}  (config.toml, metrics.csv, curves.svg, checkpoints/)",
+        run_dir.display()
+    );
+    if let Some(b) = &summary.backbone {
+        println!("  backbone:  {}", b.display());
+    }
+    Ok(())
+}
