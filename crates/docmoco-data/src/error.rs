@@ -17,6 +17,17 @@ pub enum DataError {
     #[error("no usable pages (png/jpg/jpeg/tif/tiff/bmp/webp/pdf) under {0}")]
     EmptyDataset(PathBuf),
 
+    /// Page files were found but none could be read; names the first and why.
+    #[error(
+        "no readable pages under {dir}: {count} file(s) could not be read, e.g. {first}: {reason}"
+    )]
+    AllUnreadable {
+        dir: PathBuf,
+        count: usize,
+        first: PathBuf,
+        reason: String,
+    },
+
     /// An operating-system error on a named path.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -155,6 +155,14 @@ pub fn scan_pages(dir: &Path) -> Result<ScanReport, DataError> {
         }
     }
     if report.pages.is_empty() {
+        if let Some((first, reason)) = report.skipped.first() {
+            return Err(DataError::AllUnreadable {
+                dir: dir.to_path_buf(),
+                count: report.skipped.len(),
+                first: first.clone(),
+                reason: reason.clone(),
+            });
+        }
         return Err(DataError::EmptyDataset(dir.to_path_buf()));
     }
     Ok(report)

@@ -130,6 +130,21 @@ fn checkpoint_round_trip_is_exact() {
     let template_k = key_encoder_from(&fresh.encoder_q, &plain);
     let loaded = checkpoint::load(&path, fresh.encoder_q, template_k, &plain).unwrap();
     assert_eq!(loaded.meta.queue_ptr, moco.queue.ptr);
+    assert!(
+        loaded
+            .encoder_q
+            .backbone
+            .conv1
+            .weight
+            .val()
+            .is_require_grad(),
+        "a resumed query encoder must stay trainable"
+    );
+    assert!(loaded.encoder_q.backbone.bn1.is_training());
+    assert!(
+        loaded.encoder_k.backbone.bn1.is_training(),
+        "key encoder keeps train-mode BN"
+    );
     assert_eq!(
         loaded.queue.into_data(),
         moco.queue.keys.clone().into_data()
@@ -146,4 +161,32 @@ fn checkpoint_round_trip_is_exact() {
     let a = moco.encoder_q.valid().forward(x.clone()).into_data();
     let b = loaded.encoder_q.valid().forward(x).into_data();
     assert_eq!(a, b);
+}
+
+#[test]
+fn every_parameter_of_a_fresh_query_encoder_is_trained() {
+    let (mut moco, plain, train) = tiny_moco(16, 0.99);
+    let n_params = named_tensors(&moco.encoder_q)
+        .iter()
+        .filter(|(p, _)| !docmoco::model::params::is_running_stat(p))
+        .count();
+    let mut sgd = Sgd::new(SgdParams::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let x = images(8, &plain, 5);
+    let out = moco.forward(x.clone().to_device(&train), x, &mut rng);
+    let grads = GradientsParams::from_grads(out.loss.backward(), &moco.encoder_q);
+    moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, 0.1);
+    assert_eq!(
+        sgd.buffers.len(),
+        n_params,
+        "parameters without a gradient: {:?}",
+        {
+            let have: Vec<&String> = sgd.buffers.keys().collect();
+            named_tensors(&moco.encoder_q)
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| !docmoco::model::params::is_running_stat(p) && !have.contains(&p))
+                .collect::<Vec<_>>()
+        }
+    );
 }

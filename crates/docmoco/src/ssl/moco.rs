@@ -10,6 +10,7 @@
 //! v1 and v2 differ only by configuration: the head (linear vs MLP), the temperature
 //! (0.07 vs 0.2) and the augmentation — see the presets in `configs/`.
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ use super::info_nce::{info_nce_loss, instance_accuracy, l2_normalize, moco_logit
 use super::momentum::momentum_update;
 use super::queue::KeyQueue;
 use super::shuffle_bn::Shuffle;
-use crate::model::params::without_autodiff;
+use crate::model::params::{initialize, without_autodiff};
 use crate::model::{Encoder, EncoderConfig};
 
 /// Hyper-parameters of the MoCo v1/v2 method itself.
@@ -84,7 +85,10 @@ impl Moco {
         train_device: &Device,
         plain_device: &Device,
     ) -> Self {
-        let encoder_q = encoder.init(train_device);
+        // burn draws initial weights from the device's generator: seed it for reproducible runs.
+        train_device.seed(seed);
+        // Initialise every (lazy) parameter now, before the key encoder is cloned from it.
+        let encoder_q = initialize(encoder.init(train_device));
         let encoder_k = key_encoder_from(&encoder_q, plain_device);
         let queue = KeyQueue::random(params.dim, params.queue_size, seed, plain_device);
         Self {
@@ -148,6 +152,5 @@ impl Moco {
 /// A copy of `query` on the plain device with gradients off. BN stays in train mode: the
 /// reference's key encoder computes keys with batch statistics.
 pub fn key_encoder_from(query: &Encoder, plain_device: &Device) -> Encoder {
-    use burn::module::Module;
     without_autodiff(query.clone().no_grad()).to_device(plain_device)
 }

@@ -73,6 +73,14 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let train_dev = plain.clone().autodiff();
     let seed = cfg.train.seed;
+    let resume_from = if opts.resume {
+        Some(
+            checkpoint::latest(&ckpt_dir)
+                .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?,
+        )
+    } else {
+        None
+    };
 
     // Data.
     let data_dir = cfg
@@ -113,9 +121,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         step_in_epoch: 0,
     };
     let mut best_knn = None;
-    if opts.resume {
-        let path = checkpoint::latest(&ckpt_dir)
-            .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?;
+    if let Some(path) = resume_from {
         let template_k = key_encoder_from(&moco.encoder_q, &plain);
         let ck = checkpoint::load(&path, moco.encoder_q.clone(), template_k, &plain)?;
         moco.encoder_q = ck.encoder_q;

@@ -1,0 +1,243 @@
+//! The `docmoco` binary as a user runs it: a short pre-training run on generated pages,
+//! kill + resume reaching the same loss, and one clear message (no panic) per bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn docmoco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_docmoco"))
+        .args(args)
+        .output()
+        .expect("docmoco runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small generated corpus shared by the tests of this file.
+fn corpus(dir: &Path) -> PathBuf {
+    let out = dir.join("corpus");
+    let o = docmoco(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--pages",
+        "48",
+        "--size",
+        "160",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "synth failed: {}", stderr(&o));
+    out
+}
+
+/// Tiny but complete MoCo v2 run arguments (32 px, width 1/16, K = 32, batch 8).
+fn tiny_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "pretrain",
+        "--preset",
+        "moco-v2-tiny",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--quiet",
+        "--image-size",
+        "32",
+        "--width-mult",
+        "0.0625",
+        "--batch-size",
+        "8",
+        "--bn-splits",
+        "2",
+        "--queue-size",
+        "32",
+        "--epochs",
+        "2",
+        "--workers",
+        "2",
+    ]
+}
+
+fn final_step_loss(run: &Path) -> (usize, f64) {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last = text
+        .lines()
+        .filter(|l| l.starts_with("step,"))
+        .last()
+        .unwrap()
+        .to_string();
+    let c: Vec<&str> = last.split(',').collect();
+    (c[2].parse().unwrap(), c[3].parse().unwrap())
+}
+
+#[test]
+fn pretrain_runs_and_kill_plus_resume_matches_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus(tmp.path()).join("unlabeled");
+    let data = data.to_str().unwrap();
+
+    let full = tmp.path().join("full");
+    let o = docmoco(&tiny_args(data, full.to_str().unwrap()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "backbone.safetensors",
+        "curves.svg",
+        "summary.json",
+    ] {
+        assert!(full.join(f).exists(), "{f} missing");
+    }
+    let (steps, loss) = final_step_loss(&full);
+    assert_eq!(
+        steps, 12,
+        "48 pages / batch 8 = 6 steps per epoch, 2 epochs"
+    );
+    assert!(loss.is_finite());
+
+    // Same run, "killed" after 4 steps (mid-epoch), then resumed.
+    let cut = tmp.path().join("cut");
+    let mut args = tiny_args(data, cut.to_str().unwrap());
+    args.extend(["--interrupt-after", "4"]);
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!cut.join("backbone.safetensors").exists());
+    let o = docmoco(&[
+        "pretrain",
+        "--out",
+        cut.to_str().unwrap(),
+        "--resume",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (steps2, loss2) = final_step_loss(&cut);
+    assert_eq!(steps2, steps);
+    assert!(
+        (loss2 - loss).abs() < 1e-4,
+        "resumed run ends at loss {loss2}, uninterrupted at {loss}"
+    );
+}
+
+#[test]
+fn bad_inputs_give_one_clear_message_and_no_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let corrupt = tmp.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(
+        corrupt.join("page.png"),
+        b"\x89PNG\r\n\x1a\nnot really a png",
+    )
+    .unwrap();
+    let bad_toml = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad_toml,
+        PretrainConfigText::tiny().replace("temperature = 0.2", "temperature = \"warm\""),
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let out = out.to_str().unwrap();
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["pretrain", "--data", "/nonexistent/pages", "--out", out],
+            "/nonexistent/pages",
+        ),
+        (
+            vec!["pretrain", "--data", empty.to_str().unwrap(), "--out", out],
+            "no usable pages",
+        ),
+        (
+            vec![
+                "pretrain",
+                "--data",
+                corrupt.to_str().unwrap(),
+                "--out",
+                out,
+            ],
+            "page.png",
+        ),
+        (
+            vec![
+                "pretrain",
+                "--config",
+                bad_toml.to_str().unwrap(),
+                "--out",
+                out,
+            ],
+            "bad.toml",
+        ),
+        (
+            vec![
+                "pretrain",
+                "--preset",
+                "moco-v2-tiny",
+                "--queue-size",
+                "8",
+                "--out",
+                out,
+            ],
+            "moco.queue_size",
+        ),
+        (
+            vec!["pretrain", "--preset", "moco-v9", "--out", out],
+            "unknown preset",
+        ),
+        (vec!["pretrain", "--arch", "vgg16", "--out", out], "--arch"),
+        (vec!["pretrain", "--out", out, "--resume"], "no checkpoint"),
+    ];
+    for (args, needle) in cases {
+        let o = docmoco(&args);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: message lacks `{needle}`: {err}"
+        );
+    }
+}
+
+struct PretrainConfigText;
+
+impl PretrainConfigText {
+    fn tiny() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/moco-v2-tiny.toml"
+        ))
+        .unwrap()
+    }
+}
+
+#[test]
+fn check_data_reports_layout_and_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(tmp.path());
+    let o = docmoco(&["check-data", c.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}{}", text, stderr(&o));
+    assert!(
+        text.contains("invoice") && text.contains("ICDAR 2015"),
+        "{text}"
+    );
+    // A wrong annotation line is named with file and line.
+    let gt_dir = c.join("det/train/gt");
+    let gt = std::fs::read_dir(&gt_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut content = std::fs::read_to_string(&gt).unwrap();
+    content.push_str("1,2,3,oops,5,6,7,8,text\n");
+    std::fs::write(&gt, content).unwrap();
+    let o = docmoco(&["check-data", c.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success());
+    let name = gt.file_name().unwrap().to_str().unwrap();
+    assert!(text.contains(name), "{text}");
+}
