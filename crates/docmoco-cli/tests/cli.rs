@@ -241,3 +241,21 @@ fn check_data_reports_layout_and_problems() {
     let name = gt.file_name().unwrap().to_str().unwrap();
     assert!(text.contains(name), "{text}");
 }
+
+#[test]
+fn a_folder_of_pdfs_is_pretraining_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pdfs = tmp.path().join("pdfs");
+    std::fs::create_dir_all(&pdfs).unwrap();
+    // Two PDFs of 8 pages each: every page is one sample.
+    for name in ["a.pdf", "b.pdf"] {
+        std::fs::write(pdfs.join(name), docmoco_data::pdf::tiny_pdf_bytes(8)).unwrap();
+    }
+    let out = tmp.path().join("run");
+    let mut args = tiny_args(pdfs.to_str().unwrap(), out.to_str().unwrap());
+    args.extend(["--steps", "2"]);
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"pages\": 16"), "{summary}");
+}

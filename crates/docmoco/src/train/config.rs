@@ -240,7 +240,7 @@ impl PretrainConfig {
                 format!("{} must be > 0", m.temperature),
             ));
         }
-        if m.bn_splits == 0 || t.batch_size % m.bn_splits != 0 {
+        if m.bn_splits == 0 || !t.batch_size.is_multiple_of(m.bn_splits) {
             return Err(invalid(
                 "moco.bn_splits",
                 format!(
@@ -256,7 +256,7 @@ impl PretrainConfig {
                 format!("{} must be > 0", s.base_lr),
             ));
         }
-        if !(s.warmup_epochs >= 0.0) {
+        if s.warmup_epochs.is_nan() || s.warmup_epochs < 0.0 {
             return Err(invalid("schedule.warmup_epochs", "must be >= 0"));
         }
         if self.optim.weight_decay < 0.0 || !(0.0..1.0).contains(&self.optim.momentum) {
@@ -276,7 +276,7 @@ impl PretrainConfig {
                 return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
             }
         }
-        if t.knn_k == 0 || !(t.knn_t > 0.0) {
+        if t.knn_k == 0 || t.knn_t.is_nan() || t.knn_t <= 0.0 {
             return Err(invalid("train.knn_k/knn_t", "k must be >= 1 and t > 0"));
         }
         Ok(())

@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn read_series(csv: &Path) -> std::io::Result<(Vec<(f64, f64)>, Vec<(f64, f64)>)> {
+/// `(x, y)` points of one curve.
+type Series = Vec<(f64, f64)>;
+
+fn read_series(csv: &Path) -> std::io::Result<(Series, Series)> {
     let text = std::fs::read_to_string(csv)?;
     let (mut loss, mut knn) = (Vec::new(), Vec::new());
     for line in text.lines().skip(1) {
@@ -39,7 +42,7 @@ fn panel(svg: &mut String, x0: f64, title: &str, xlabel: &str, pts: &[(f64, f64)
         h + 2.0
     );
     let finite: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1.is_finite()).collect();
-    if finite.len() >= 1 {
+    if !finite.is_empty() {
         let (xmin, xmax) = finite
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));

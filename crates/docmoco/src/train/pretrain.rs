@@ -239,7 +239,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             epoch_loss.1 += 1;
             let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
             progress.step(pos.step, epoch, loss, output.instance_accuracy, lr, rate);
-            if pos.step % cfg.train.log_every.max(1) == 0 {
+            if pos.step.is_multiple_of(cfg.train.log_every.max(1)) {
                 metrics.write(&MetricRow {
                     kind: "step",
                     epoch,
@@ -257,7 +257,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                 pos.step_in_epoch = 0;
             }
             if cfg.train.checkpoint_every > 0
-                && pos.step % cfg.train.checkpoint_every == 0
+                && pos.step.is_multiple_of(cfg.train.checkpoint_every)
                 && !end_of_epoch
             {
                 save(&moco, &sgd, &pos, best_knn)?;
@@ -277,7 +277,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         if let Some(k) = &knn {
             let e = pos.epoch;
             if finished_epoch
-                && (e % cfg.train.knn_every == 0 || e == epochs || pos.step >= total_steps)
+                && (e.is_multiple_of(cfg.train.knn_every) || e == epochs || pos.step >= total_steps)
             {
                 let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
                 progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
