@@ -12,4 +12,5 @@ pub mod device;
 pub mod model;
 pub mod optim;
 pub mod ssl;
+pub mod tasks;
 pub mod train;

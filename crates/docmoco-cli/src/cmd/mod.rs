@@ -2,6 +2,7 @@
 
 mod bench;
 mod check_data;
+mod classify;
 mod demo;
 mod pretrain;
 mod synth;
@@ -29,6 +30,14 @@ pub enum Command {
     CheckData(check_data::CheckDataArgs),
     /// Measure throughput (img/s) and peak memory.
     Bench(bench::BenchArgs),
+    /// Document classification: a linear classifier on the frozen backbone's features.
+    LinearProbe(classify::LinearProbeArgs),
+    /// Document classification: fine-tune the whole backbone with a new head.
+    FinetuneCls(classify::FinetuneArgs),
+    /// Classify pages with a trained linear-probe / finetune-cls run.
+    PredictCls(classify::PredictArgs),
+    /// The comparison table: probe and fine-tune from each --init, mean ± std over seeds.
+    CompareCls(classify::CompareArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -38,5 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(a) => synth::run(a),
         Command::CheckData(a) => check_data::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::LinearProbe(a) => classify::run_probe(a),
+        Command::FinetuneCls(a) => classify::run_finetune(a),
+        Command::PredictCls(a) => classify::run_predict(a),
+        Command::CompareCls(a) => classify::run_compare(a),
     }
 }

@@ -1,0 +1,9 @@
+//! Downstream tasks on top of a (pre-trained) backbone: the reason to pre-train at all.
+//!
+//! * [`init`]: the `--init random | moco:RUN_DIR | torchvision:FILE` choice shared by every
+//!   task, resolved to a ResNet with loaded weights.
+//! * [`classify`]: document-image classification — linear probe, fine-tuning, evaluation,
+//!   prediction and the init-vs-init comparison table.
+
+pub mod classify;
+pub mod init;
