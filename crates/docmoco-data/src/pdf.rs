@@ -178,6 +178,13 @@ pub fn tiny_pdf_bytes(pages: usize) -> Vec<u8> {
             content
         ));
     }
+    pdf_from_objects(&objects)
+}
+
+/// Serialises numbered PDF objects (1-based, in order; object 1 the catalog) into a complete
+/// file with a cross-reference table. For building small test PDFs in code.
+#[doc(hidden)]
+pub fn pdf_from_objects(objects: &[String]) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (k, obj) in objects.iter().enumerate() {
