@@ -4,6 +4,7 @@ mod bench;
 mod check_data;
 mod classify;
 mod demo;
+mod pdf2det;
 mod pretrain;
 mod synth;
 
@@ -26,6 +27,8 @@ pub enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Generate a corpus of synthetic document pages with class labels and text-line boxes.
     Synth(synth::SynthArgs),
+    /// Turn born-digital PDFs into text-line detection data (boxes from the text layer).
+    Pdf2det(pdf2det::Pdf2DetArgs),
     /// Validate a dataset folder and print what it holds.
     CheckData(check_data::CheckDataArgs),
     /// Measure throughput (img/s) and peak memory.
@@ -45,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Pretrain(a) => pretrain::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Pdf2det(a) => pdf2det::run(a),
         Command::CheckData(a) => check_data::run(a),
         Command::Bench(a) => bench::run(a),
         Command::LinearProbe(a) => classify::run_probe(a),
