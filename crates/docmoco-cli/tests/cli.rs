@@ -64,8 +64,7 @@ fn final_step_loss(run: &Path) -> (usize, f64) {
     let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let last = text
         .lines()
-        .filter(|l| l.starts_with("step,"))
-        .last()
+        .rfind(|l| l.starts_with("step,"))
         .unwrap()
         .to_string();
     let c: Vec<&str> = last.split(',').collect();
