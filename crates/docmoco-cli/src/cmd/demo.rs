@@ -3,14 +3,18 @@
 //! 1. generate a labelled corpus of document pages (`synth`);
 //! 2. MoCo v2 pre-training of a small ResNet-18 on the unlabeled pages (`moco-v2-tiny`),
 //!    with the kNN monitor on the labelled split every epoch;
-//! 3. a results table: kNN accuracy of the random initialisation (before training) against the
-//!    MoCo features, and where every file is.
+//! 3. a linear probe (frozen backbone) from random init and from the MoCo backbone;
+//! 4. a results table — kNN and linear-probe accuracy, random init against MoCo — and where
+//!    every file is.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args;
+use docmoco::tasks::classify::config::ClassifyConfig;
+use docmoco::tasks::classify::probe::linear_probe;
+use docmoco::tasks::classify::run::ClassifyOptions;
 use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
 use docmoco_synth::{write_corpus, DocClass, SynthConfig};
 
@@ -40,7 +44,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let data = a.out.join("data");
     let run_dir = a.out.join("run");
     println!(
-        "[1/3] generating {} document pages into {}",
+        "[1/4] generating {} document pages into {}",
         a.pages,
         data.display()
     );
@@ -65,7 +69,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     );
 
     println!(
-        "[2/3] MoCo v2 pre-training (moco-v2-tiny) for {} epochs into {}",
+        "[2/4] MoCo v2 pre-training (moco-v2-tiny) for {} epochs into {}",
         a.epochs,
         run_dir.display()
     );
@@ -90,8 +94,30 @@ pub fn run(a: DemoArgs) -> Result<()> {
         },
     )?;
 
+    println!("[3/4] linear probe (frozen backbone, 100 epochs on cached features): random vs MoCo");
+    let mut probes = Vec::new();
+    for (name, init) in [
+        ("random", "random".to_string()),
+        ("moco", format!("moco:{}", run_dir.display())),
+    ] {
+        let mut pc = ClassifyConfig::probe(&init, cfg.model.clone());
+        pc.train.seed = a.seed;
+        let report = linear_probe(
+            &pc,
+            &ClassifyOptions {
+                data: data.join("cls"),
+                out_dir: a.out.join(format!("probe-{name}")),
+                quiet: a.quiet,
+            },
+        )?;
+        probes.push((
+            report.metrics.accuracy * 100.0,
+            report.metrics.macro_f1 * 100.0,
+        ));
+    }
+
     println!(
-        "[3/3] results ({:.1} min in all)",
+        "[4/4] results ({:.1} min in all)",
         started.elapsed().as_secs_f64() / 60.0
     );
     let chance = 100.0 / corpus.per_class.len() as f64;
@@ -104,24 +130,33 @@ pub fn run(a: DemoArgs) -> Result<()> {
         .fold(f64::NAN, f64::max)
         * 100.0;
     let last = summary.knn.last().map(|k| k.1 * 100.0);
+    let cell = |v: Option<f64>| v.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into());
     println!();
-    println!("  | features of a ResNet-18 x0.25 @64px        | kNN accuracy (k=200) |");
-    println!("  |---------------------------------------------|----------------------|");
     println!(
-        "  | chance ({} classes)                          | {chance:>19.1}% |",
-        corpus.per_class.len()
+        "  ResNet-18 x0.25 @64px, {} test pages, chance {chance:.1}%",
+        corpus.test
     );
-    if let Some(r) = random {
-        println!("  | random initialisation                       | {r:>19.1}% |");
-    }
-    if let Some(l) = last {
-        println!(
-            "  | MoCo v2, after {:>3} epochs                   | {l:>19.1}% |",
-            summary.epochs
-        );
-    }
+    println!(
+        "  | backbone                     | kNN (k=200) | linear probe acc | probe macro-F1 |"
+    );
+    println!(
+        "  |------------------------------|-------------|------------------|----------------|"
+    );
+    println!(
+        "  | random initialisation        | {:>11} | {:>16} | {:>14} |",
+        cell(random),
+        cell(probes.first().map(|p| p.0)),
+        cell(probes.first().map(|p| p.1))
+    );
+    println!(
+        "  | MoCo v2, {:>3} epochs          | {:>11} | {:>16} | {:>14} |",
+        summary.epochs,
+        cell(last),
+        cell(probes.get(1).map(|p| p.0)),
+        cell(probes.get(1).map(|p| p.1))
+    );
     if best.is_finite() {
-        println!("  | MoCo v2, best epoch                         | {best:>19.1}% |");
+        println!("  (best kNN during pre-training: {best:.1}%)");
     }
     println!();
     println!(
@@ -142,5 +177,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if let Some(b) = &summary.backbone {
         println!("  backbone:  {}", b.display());
     }
+    println!(
+        "  probes:    {}/probe-{{random,moco}}  (metrics.json, confusion.png, misclassified.csv)",
+        a.out.display()
+    );
     Ok(())
 }
