@@ -10,8 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use walkdir::WalkDir;
-
 use crate::sources::{file_kind, is_hidden, probe_file, PageRef};
 use crate::DataError;
 
@@ -74,27 +72,8 @@ impl ImageFolder {
     }
 
     fn scan_class(&mut self, class_dir: &Path, label: usize) -> Result<(), DataError> {
-        let walker = WalkDir::new(class_dir)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
-        for entry in walker {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| class_dir.to_path_buf());
-                    self.skipped.push((path, e.to_string()));
-                    continue;
-                }
-            };
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let path = entry.path();
+        for path in crate::sources::files_under(class_dir, &mut self.skipped) {
+            let path = path.as_path();
             let kind =
                 file_kind(path).ok_or_else(|| DataError::UnsupportedFile(path.to_path_buf()))?;
             match probe_file(path, kind) {

@@ -118,6 +118,31 @@ pub struct ScanReport {
     pub ignored: Vec<PathBuf>,
 }
 
+/// Every file under `dir`, recursively, sorted by name, hidden files and folders excluded,
+/// symlinks followed. Entries that cannot be read are recorded in `skipped` with the reason.
+pub(crate) fn files_under(dir: &Path, skipped: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
+    let walker = WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
+    let mut files = Vec::new();
+    for entry in walker {
+        match entry {
+            Ok(e) if e.file_type().is_file() => files.push(e.into_path()),
+            Ok(_) => {}
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| dir.to_path_buf());
+                skipped.push((path, e.to_string()));
+            }
+        }
+    }
+    files
+}
+
 /// Recursively finds all pages under `dir` (hidden files and folders excluded, symlinks
 /// followed), sorted by path.
 pub fn scan_pages(dir: &Path) -> Result<ScanReport, DataError> {
@@ -125,27 +150,8 @@ pub fn scan_pages(dir: &Path) -> Result<ScanReport, DataError> {
         return Err(DataError::MissingDir(dir.to_path_buf()));
     }
     let mut report = ScanReport::default();
-    let walker = WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()));
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| dir.to_path_buf());
-                report.skipped.push((path, e.to_string()));
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let path = entry.path();
+    for path in files_under(dir, &mut report.skipped) {
+        let path = path.as_path();
         match file_kind(path) {
             None => report.ignored.push(path.to_path_buf()),
             Some(kind) => match probe_file(path, kind) {
