@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use batch::{Batch, TwoViewBatch};
 pub use iter::EpochIter;
-pub use views::Views;
+pub use views::{single_view_batch, Views};
 
 use crate::augment::{Pipeline, TwoViews};
 use crate::decode::PageCache;

@@ -26,8 +26,17 @@ pub trait Views: Send + Sync + 'static {
 /// An empty batch with the metadata filled in.
 fn empty_batch(pipeline: &Pipeline, labels: Option<&[usize]>, indices: &[usize]) -> Batch {
     let (height, width) = pipeline.output_size();
+    empty_batch_of(height, width, labels, indices)
+}
+
+fn empty_batch_of(
+    height: usize,
+    width: usize,
+    labels: Option<&[usize]>,
+    indices: &[usize],
+) -> Batch {
     Batch {
-        images: vec![0f32; indices.len() * pipeline.output_len()],
+        images: vec![0f32; indices.len() * 3 * height * width],
         n: indices.len(),
         height,
         width,
@@ -36,6 +45,33 @@ fn empty_batch(pipeline: &Pipeline, labels: Option<&[usize]>, indices: &[usize])
             .unwrap_or_default(),
         indices: indices.to_vec(),
     }
+}
+
+/// A one-view batch of `height x width` images, each written by `augment(page, rng, out)`
+/// with the sample's own generator (view 0), in parallel. Any single-view transform — the
+/// [`Pipeline`] here, or a task's own augmentation — implements [`Views`] through this.
+pub fn single_view_batch<F>(
+    (height, width): (usize, usize),
+    augment: F,
+    cache: &PageCache,
+    labels: Option<&[usize]>,
+    indices: &[usize],
+    seed: u64,
+    epoch: u64,
+) -> Batch
+where
+    F: Fn(&image::RgbImage, &mut rand_chacha::ChaCha8Rng, &mut [f32]) + Sync,
+{
+    let mut batch = empty_batch_of(height, width, labels, indices);
+    batch
+        .images
+        .par_chunks_mut((3 * height * width).max(1))
+        .zip(indices.par_iter())
+        .for_each(|(out, &i)| {
+            let mut rng = view_rng(seed, epoch, i as u64, 0);
+            augment(cache.get(i), &mut rng, out);
+        });
+    batch
 }
 
 impl Views for Pipeline {
@@ -50,16 +86,18 @@ impl Views for Pipeline {
         seed: u64,
         epoch: u64,
     ) -> Batch {
-        let mut batch = empty_batch(self, labels, indices);
-        batch
-            .images
-            .par_chunks_mut(self.output_len().max(1))
-            .zip(indices.par_iter())
-            .for_each(|(out, &i)| {
-                let mut rng = view_rng(seed, epoch, i as u64, 0);
-                self.apply_into(cache.get(i), &mut rng, out);
-            });
-        batch
+        let augment = |page: &image::RgbImage,
+                       rng: &mut rand_chacha::ChaCha8Rng,
+                       out: &mut [f32]| { self.apply_into(page, rng, out) };
+        single_view_batch(
+            self.output_size(),
+            augment,
+            cache,
+            labels,
+            indices,
+            seed,
+            epoch,
+        )
     }
 }
 

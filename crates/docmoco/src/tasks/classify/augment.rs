@@ -9,11 +9,11 @@
 
 use docmoco_data::augment::color_jitter::{adjust_brightness, adjust_contrast};
 use docmoco_data::augment::{resized_crop, ChwImage, Normalize, Rect};
-use docmoco_data::loader::Views;
-use docmoco_data::rng::view_rng;
+use docmoco_data::loader::{single_view_batch, Views};
 use docmoco_data::{Batch, PageCache};
 use image::RgbImage;
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use super::config::{AugmentParams, InputParams, Resize};
 
@@ -168,22 +168,18 @@ impl Views for DocAugment {
         seed: u64,
         epoch: u64,
     ) -> Batch {
-        let len = 3 * self.size * self.size;
-        let mut images = vec![0f32; indices.len() * len];
-        for (out, &i) in images.chunks_exact_mut(len.max(1)).zip(indices) {
-            let mut rng = view_rng(seed, epoch, i as u64, 0);
-            out.copy_from_slice(&self.apply(cache.get(i), &mut rng));
-        }
-        Batch {
-            images,
-            n: indices.len(),
-            height: self.size,
-            width: self.size,
-            labels: labels
-                .map(|l| indices.iter().map(|&i| l[i]).collect())
-                .unwrap_or_default(),
-            indices: indices.to_vec(),
-        }
+        let augment = |page: &RgbImage, rng: &mut ChaCha8Rng, out: &mut [f32]| {
+            out.copy_from_slice(&self.apply(page, rng));
+        };
+        single_view_batch(
+            (self.size, self.size),
+            augment,
+            cache,
+            labels,
+            indices,
+            seed,
+            epoch,
+        )
     }
 }
 
