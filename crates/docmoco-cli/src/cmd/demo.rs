@@ -27,7 +27,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 960)]
     pub pages: usize,
     /// Pre-training epochs.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 60)]
     pub epochs: usize,
     /// Long side of generated pages (px).
     #[arg(long, default_value_t = 384)]
@@ -78,7 +78,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     cfg.train.seed = a.seed;
     cfg.data.dir = Some(data.join("unlabeled"));
     cfg.data.knn_dir = Some(data.join("cls"));
-    cfg.train.knn_every = 2;
+    cfg.train.knn_every = 5;
     // A queue larger than the corpus would hold stale keys of the query's own page.
     cfg.moco.queue_size = cfg
         .moco
