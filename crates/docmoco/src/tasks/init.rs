@@ -171,14 +171,17 @@ pub struct ArchOverrides {
     pub small_stem: Option<bool>,
 }
 
-/// The architecture of the small runs docmoco's CPU defaults are made for: a width-1/4
-/// ResNet-18 with the small stem (the `moco-v2-tiny` preset's backbone), used for `random`.
+/// The architecture of the small runs docmoco's CPU defaults are made for — the
+/// `moco-v2-tiny` preset's backbone (read from the preset, so the two cannot drift apart), used
+/// for `random` when no MoCo run says otherwise.
 pub fn tiny_backbone() -> BackboneParams {
-    BackboneParams {
-        arch: ResNetArch::Resnet18,
-        width_mult: 0.25,
-        small_stem: true,
-    }
+    crate::train::PretrainConfig::preset("moco-v2-tiny")
+        .map(|c| c.model)
+        .unwrap_or(BackboneParams {
+            arch: ResNetArch::Resnet18,
+            width_mult: 0.25,
+            small_stem: false,
+        })
 }
 
 /// `ResNetConfig` of `p` (feature extractor, plain BN).
