@@ -13,13 +13,18 @@ use docmoco::train::PretrainConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn tiny_moco(k: usize, m: f64) -> (Moco, Device, Device) {
+fn tiny_config(k: usize, m: f64) -> PretrainConfig {
     let mut cfg = PretrainConfig::preset("moco-v2-tiny").unwrap();
     cfg.model.width_mult = 1.0 / 16.0;
     cfg.moco.queue_size = k;
     cfg.moco.momentum = m;
     cfg.moco.bn_splits = 2;
     cfg.moco.dim = 16;
+    cfg
+}
+
+fn tiny_moco(k: usize, m: f64) -> (Moco, Device, Device) {
+    let cfg = tiny_config(k, m);
     let plain = Device::flex();
     let train = plain.clone().autodiff();
     let moco = Moco::new(&cfg.encoder_config(), cfg.moco.clone(), 0, &train, &plain);
@@ -127,7 +132,11 @@ fn checkpoint_round_trip_is_exact() {
     checkpoint::save(dir.path(), &ck, 2).unwrap();
     let path = checkpoint::latest(dir.path()).unwrap();
     let (fresh, _, _) = tiny_moco(16, 0.9);
-    let template_k = key_encoder_from(&fresh.encoder_q, &plain);
+    let template_k = key_encoder_from(
+        &fresh.encoder_q,
+        &tiny_config(16, 0.9).encoder_config(),
+        &plain,
+    );
     let loaded = checkpoint::load(&path, fresh.encoder_q, template_k, &plain).unwrap();
     assert_eq!(loaded.meta.queue_ptr, moco.queue.ptr);
     assert!(
@@ -188,5 +197,39 @@ fn every_parameter_of_a_fresh_query_encoder_is_trained() {
                 .filter(|p| !docmoco::model::params::is_running_stat(p) && !have.contains(&p))
                 .collect::<Vec<_>>()
         }
+    );
+}
+
+#[test]
+fn key_encoder_has_batch_norm_statistics_of_its_own() {
+    let (moco, plain, _) = tiny_moco(16, 0.99);
+    let before = moco
+        .encoder_q
+        .backbone
+        .bn1
+        .running_mean
+        .value_sync()
+        .into_data();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    // A key-encoder forward (train-mode BN) updates the key encoder's statistics only.
+    let _ = moco.keys(images(8, &plain, 9), &mut rng);
+    let after_q = moco
+        .encoder_q
+        .backbone
+        .bn1
+        .running_mean
+        .value_sync()
+        .into_data();
+    let after_k = moco
+        .encoder_k
+        .backbone
+        .bn1
+        .running_mean
+        .value_sync()
+        .into_data();
+    assert_eq!(before, after_q, "the query encoder's BN statistics moved");
+    assert_ne!(
+        before, after_k,
+        "the key encoder's BN statistics did not move"
     );
 }

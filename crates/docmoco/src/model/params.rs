@@ -4,6 +4,8 @@
 //! update, the optimiser's state and checkpoints need a name that is. Tensors are handed to the
 //! callbacks flattened to rank 1 so one non-generic closure serves every rank.
 
+use std::collections::HashMap;
+
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -150,4 +152,18 @@ impl ModuleMapper for Initializer {
 /// right after `init` gives every parameter one concrete, tracked value.
 pub fn initialize<M: Module>(module: M) -> M {
     module.map(&mut Initializer)
+}
+
+/// `target` with every tensor (parameters *and* BatchNorm running statistics) replaced by the
+/// tensor at the same path in `source`, moved to `target`'s device.
+///
+/// This is how to copy a module in burn 0.22 without sharing state: `Clone` shares each
+/// `RunningState` (it is reference-counted), so a cloned MoCo key encoder would update the query
+/// encoder's BN statistics with its own forwards. Build `target` fresh, then copy.
+pub fn copy_tensors<M: Module>(target: M, source: &M) -> M {
+    let src: HashMap<String, Tensor<1>> = named_tensors(source).into_iter().collect();
+    map_named(target, None, |p| {
+        src.get(p.path)
+            .map(|t| t.clone().inner().to_device(&p.value.device()))
+    })
 }

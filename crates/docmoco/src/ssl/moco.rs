@@ -19,7 +19,7 @@ use super::info_nce::{info_nce_loss, instance_accuracy, l2_normalize, moco_logit
 use super::momentum::momentum_update;
 use super::queue::KeyQueue;
 use super::shuffle_bn::Shuffle;
-use crate::model::params::{initialize, without_autodiff};
+use crate::model::params::{copy_tensors, initialize};
 use crate::model::{Encoder, EncoderConfig};
 
 /// Hyper-parameters of the MoCo v1/v2 method itself.
@@ -89,7 +89,7 @@ impl Moco {
         train_device.seed(seed);
         // Initialise every (lazy) parameter now, before the key encoder is cloned from it.
         let encoder_q = initialize(encoder.init(train_device));
-        let encoder_k = key_encoder_from(&encoder_q, plain_device);
+        let encoder_k = key_encoder_from(&encoder_q, encoder, plain_device);
         let queue = KeyQueue::random(params.dim, params.queue_size, seed, plain_device);
         Self {
             encoder_q,
@@ -149,8 +149,11 @@ impl Moco {
     }
 }
 
-/// A copy of `query` on the plain device with gradients off. BN stays in train mode: the
-/// reference's key encoder computes keys with batch statistics.
-pub fn key_encoder_from(query: &Encoder, plain_device: &Device) -> Encoder {
-    without_autodiff(query.clone().no_grad()).to_device(plain_device)
+/// A copy of `query` on the plain device with gradients off and BatchNorm statistics of its
+/// own (the reference's `param_k.data.copy_(param_q.data)` at construction; buffers copied
+/// too, then independent). BN stays in train mode: the reference's key encoder computes keys
+/// with batch statistics.
+pub fn key_encoder_from(query: &Encoder, config: &EncoderConfig, plain_device: &Device) -> Encoder {
+    let fresh = initialize(config.init(plain_device)).no_grad();
+    copy_tensors(fresh, query)
 }

@@ -122,7 +122,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     };
     let mut best_knn = None;
     if let Some(path) = resume_from {
-        let template_k = key_encoder_from(&moco.encoder_q, &plain);
+        let template_k = key_encoder_from(&moco.encoder_q, &encoder_cfg, &plain);
         let ck = checkpoint::load(&path, moco.encoder_q.clone(), template_k, &plain)?;
         moco.encoder_q = ck.encoder_q;
         moco.encoder_k = ck.encoder_k;

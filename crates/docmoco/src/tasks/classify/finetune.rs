@@ -174,7 +174,10 @@ pub fn finetune(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunRepor
             });
         }
         if data.val.is_none() {
-            best = Some((val_acc, val_loss, epoch + 1, model.clone()));
+            // `valid()` is a snapshot: a plain `clone()` would share burn's BatchNorm
+            // running statistics (`RunningState` is reference-counted) with the model that
+            // keeps training, and the saved "best" epoch would carry the last epoch's statistics.
+            best = Some((val_acc, val_loss, epoch + 1, model.valid()));
             continue;
         }
         let better = match &best {
@@ -182,7 +185,7 @@ pub fn finetune(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunRepor
             Some((a, l, _, _)) => val_acc > *a || (val_acc == *a && val_loss < *l),
         };
         if better {
-            best = Some((val_acc, val_loss, epoch + 1, model.clone()));
+            best = Some((val_acc, val_loss, epoch + 1, model.valid()));
             since_best = 0;
         } else {
             since_best += 1;
