@@ -3,9 +3,10 @@
 //! 1. generate a labelled corpus of document pages (`synth`);
 //! 2. MoCo v2 pre-training of a small ResNet-18 on the unlabeled pages (`moco-v2-tiny`),
 //!    with the kNN monitor on the labelled split every epoch;
-//! 3. a linear probe (frozen backbone) from random init and from the MoCo backbone;
-//! 4. a results table — kNN and linear-probe accuracy, random init against MoCo — and where
-//!    every file is.
+//! 3. document classification from random init and from the MoCo backbone: a linear probe
+//!    (frozen backbone) and full fine-tuning;
+//! 4. a results table — kNN, probe and fine-tune accuracy, random init against MoCo — and
+//!    where every file is.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use docmoco::tasks::classify::config::ClassifyConfig;
+use docmoco::tasks::classify::finetune::finetune;
 use docmoco::tasks::classify::probe::linear_probe;
 use docmoco::tasks::classify::run::ClassifyOptions;
 use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
@@ -95,26 +97,37 @@ pub fn run(a: DemoArgs) -> Result<()> {
         },
     )?;
 
-    println!("[3/4] linear probe (frozen backbone, 100 epochs on cached features): random vs MoCo");
-    let mut probes = Vec::new();
+    println!("[3/4] document classification, random init vs MoCo: linear probe (frozen backbone) and fine-tuning");
+    // (accuracy %, macro-F1 %) per init: [probe, fine-tune].
+    let mut scores: Vec<[(f64, f64); 2]> = Vec::new();
     for (name, init) in [
         ("random", "random".to_string()),
         ("moco", format!("moco:{}", run_dir.display())),
     ] {
-        let mut pc = ClassifyConfig::probe(&init, cfg.model.clone());
-        pc.train.seed = a.seed;
-        let report = linear_probe(
-            &pc,
-            &ClassifyOptions {
+        let mut row = [(f64::NAN, f64::NAN); 2];
+        for (k, mode) in ["probe", "finetune"].into_iter().enumerate() {
+            let mut cc = if k == 0 {
+                ClassifyConfig::probe(&init, cfg.model.clone())
+            } else {
+                ClassifyConfig::finetune(&init, cfg.model.clone())
+            };
+            cc.train.seed = a.seed;
+            let opts = ClassifyOptions {
                 data: data.join("cls"),
-                out_dir: a.out.join(format!("probe-{name}")),
+                out_dir: a.out.join(format!("{mode}-{name}")),
                 quiet: a.quiet,
-            },
-        )?;
-        probes.push((
-            report.metrics.accuracy * 100.0,
-            report.metrics.macro_f1 * 100.0,
-        ));
+            };
+            let report = if k == 0 {
+                linear_probe(&cc, &opts)?
+            } else {
+                finetune(&cc, &opts)?
+            };
+            row[k] = (
+                report.metrics.accuracy * 100.0,
+                report.metrics.macro_f1 * 100.0,
+            );
+        }
+        scores.push(row);
     }
 
     println!(
@@ -137,25 +150,24 @@ pub fn run(a: DemoArgs) -> Result<()> {
         "  ResNet-18 x0.25 @64px, {} test pages, chance {chance:.1}%",
         corpus.test
     );
-    println!(
-        "  | backbone                     | kNN (k=200) | linear probe acc | probe macro-F1 |"
-    );
-    println!(
-        "  |------------------------------|-------------|------------------|----------------|"
-    );
-    println!(
-        "  | random initialisation        | {:>11} | {:>16} | {:>14} |",
-        cell(random),
-        cell(probes.first().map(|p| p.0)),
-        cell(probes.first().map(|p| p.1))
-    );
-    println!(
-        "  | MoCo v2, {:>3} epochs          | {:>11} | {:>16} | {:>14} |",
-        summary.epochs,
-        cell(last),
-        cell(probes.get(1).map(|p| p.0)),
-        cell(probes.get(1).map(|p| p.1))
-    );
+    println!("  | backbone               | kNN (k=200) | probe acc / macro-F1 | fine-tune acc / macro-F1 |");
+    println!("  |------------------------|-------------|----------------------|--------------------------|");
+    let pair = |p: (f64, f64)| format!("{:.1}% / {:.1}%", p.0, p.1);
+    for (label, knn, row) in [
+        ("random initialisation ".to_string(), random, scores.first()),
+        (
+            format!("MoCo v2, {:>3} epochs   ", summary.epochs),
+            last,
+            scores.get(1),
+        ),
+    ] {
+        println!(
+            "  | {label} | {:>11} | {:>20} | {:>24} |",
+            cell(knn),
+            row.map(|r| pair(r[0])).unwrap_or_default(),
+            row.map(|r| pair(r[1])).unwrap_or_default()
+        );
+    }
     if best.is_finite() {
         println!("  (best kNN during pre-training: {best:.1}%)");
     }
@@ -179,7 +191,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         println!("  backbone:  {}", b.display());
     }
     println!(
-        "  probes:    {}/probe-{{random,moco}}  (metrics.json, confusion.png, misclassified.csv)",
+        "  classify:  {}/{{probe,finetune}}-{{random,moco}}  (metrics.json, confusion.png, misclassified.csv)",
         a.out.display()
     );
     Ok(())
