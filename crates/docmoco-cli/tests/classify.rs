@@ -2,36 +2,18 @@
 //! fine-tune, predict, the comparison table, and one clear message (no panic) per bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn docmoco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_docmoco"))
-        .args(args)
-        .output()
-        .expect("docmoco runs")
-}
+mod common;
+
+use common::docmoco;
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (common::stdout(o), common::stderr(o))
 }
 
 fn corpus(dir: &Path) -> PathBuf {
-    let out = dir.join("corpus");
-    let o = docmoco(&[
-        "synth",
-        "--out",
-        out.to_str().unwrap(),
-        "--pages",
-        "36",
-        "--size",
-        "128",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "synth failed: {}", text(&o).1);
-    out.join("cls")
+    common::corpus(dir, 36, 128).join("cls")
 }
 
 fn fixture() -> String {

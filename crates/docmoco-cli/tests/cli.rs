@@ -2,34 +2,14 @@
 //! kill + resume reaching the same loss, and one clear message (no panic) per bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn docmoco(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_docmoco"))
-        .args(args)
-        .output()
-        .expect("docmoco runs")
-}
+mod common;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{docmoco, stderr};
 
 /// A small generated corpus shared by the tests of this file.
 fn corpus(dir: &Path) -> PathBuf {
-    let out = dir.join("corpus");
-    let o = docmoco(&[
-        "synth",
-        "--out",
-        out.to_str().unwrap(),
-        "--pages",
-        "48",
-        "--size",
-        "160",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "synth failed: {}", stderr(&o));
-    out
+    common::corpus(dir, 48, 160)
 }
 
 /// Tiny but complete MoCo v2 run arguments (32 px, width 1/16, K = 32, batch 8).

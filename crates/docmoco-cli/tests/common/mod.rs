@@ -1,0 +1,39 @@
+//! Running the `docmoco` binary from integration tests, and the small generated corpus they
+//! share.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn docmoco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_docmoco"))
+        .args(args)
+        .output()
+        .expect("docmoco runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `docmoco synth` of `pages` pages with long side `size` into `dir/corpus`.
+pub fn corpus(dir: &Path, pages: usize, size: u32) -> PathBuf {
+    let out = dir.join("corpus");
+    let (pages, size) = (pages.to_string(), size.to_string());
+    let o = docmoco(&[
+        "synth",
+        "--out",
+        out.to_str().unwrap(),
+        "--pages",
+        &pages,
+        "--size",
+        &size,
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "synth failed: {}", stderr(&o));
+    out
+}
