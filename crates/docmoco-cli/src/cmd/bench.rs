@@ -27,18 +27,25 @@ pub enum BenchWhat {
 
 #[derive(Args, Debug)]
 pub struct PretrainBench {
+    /// Backbone: resnet18, resnet34, resnet50.
     #[arg(long, default_value = "resnet18")]
     pub arch: String,
+    /// Width multiplier of the backbone.
     #[arg(long, default_value_t = 1.0)]
     pub width_mult: f64,
+    /// 3x3 stride-1 stem without max-pool.
     #[arg(long)]
     pub small_stem: bool,
+    /// Input side (px).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
+    /// Images per step.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Negative keys K in the queue.
     #[arg(long, default_value_t = 4096)]
     pub queue_size: usize,
+    /// BatchNorm sub-batches (shuffle-BN on one device).
     #[arg(long, default_value_t = 8)]
     pub bn_splits: usize,
     /// Timed iterations per workload (after 2 warm-up ones).

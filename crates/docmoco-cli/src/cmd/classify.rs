@@ -57,8 +57,10 @@ pub struct CommonArgs {
     /// 3x3 stride-1 stem without max-pool (default: from the init).
     #[arg(long)]
     pub small_stem: Option<bool>,
+    /// Training epochs (probe default 100, fine-tune default 20).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per step (probe default 64, fine-tune default 32).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Learning rate of the classifier head.
@@ -70,6 +72,7 @@ pub struct CommonArgs {
     /// Multistep milestones in epochs, comma-separated (x0.1 at each).
     #[arg(long, value_delimiter = ',')]
     pub milestones: Option<Vec<usize>>,
+    /// Weight decay (probe default 0, fine-tune default 1e-4).
     #[arg(long)]
     pub weight_decay: Option<f64>,
     /// Random seed (init of random weights and of the head, data order, augmentation).

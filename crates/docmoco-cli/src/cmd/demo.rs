@@ -34,6 +34,7 @@ pub struct DemoArgs {
     /// Long side of generated pages (px).
     #[arg(long, default_value_t = 384)]
     pub page_size: u32,
+    /// Seed of the corpus, the pre-training and the classifiers.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// No progress bars.

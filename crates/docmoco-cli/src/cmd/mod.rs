@@ -21,7 +21,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The whole story on generated documents, no arguments needed: generate a corpus,
-    /// pre-train a small ResNet with MoCo v2, compare its features with random init.
+    /// pre-train a small ResNet with MoCo v2, classify documents from random init and from
+    /// MoCo (kNN, linear probe, fine-tuning).
     Demo(demo::DemoArgs),
     /// Pre-train a backbone with MoCo on a folder of document images or PDFs.
     Pretrain(pretrain::PretrainArgs),
