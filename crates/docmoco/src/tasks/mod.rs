@@ -6,4 +6,5 @@
 //!   prediction and the init-vs-init comparison table.
 
 pub mod classify;
+pub mod embed;
 pub mod init;

@@ -189,6 +189,17 @@ pub fn extract_features(
     loader: &EvalLoader,
     device: &Device,
 ) -> Result<LabelledFeatures> {
+    extract_features_with(backbone, loader, device, &|_| {})
+}
+
+/// [`extract_features`], calling `on_batch(pages)` after each batch — for the progress bar
+/// of `docmoco embed`, whose folders can be far larger than a kNN split.
+pub fn extract_features_with(
+    backbone: &ResNet,
+    loader: &EvalLoader,
+    device: &Device,
+    on_batch: &dyn Fn(usize),
+) -> Result<LabelledFeatures> {
     let model = backbone.valid();
     let mut out = LabelledFeatures {
         dim: backbone.feature_dim,
@@ -204,6 +215,7 @@ pub fn extract_features(
             .map_err(|e| anyhow::anyhow!("feature read-back: {e:?}"))?;
         out.values.extend(v);
         out.labels.extend(batch.labels);
+        on_batch(batch.n);
     }
     Ok(out)
 }

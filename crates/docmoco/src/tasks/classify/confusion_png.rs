@@ -14,20 +14,21 @@ use image::{Rgb, RgbImage};
 
 use super::metrics::Metrics;
 
-static FONT: &[u8] = include_bytes!("../../../../../assets/fonts/LiberationSans-Regular.ttf");
+pub(crate) static FONT: &[u8] =
+    include_bytes!("../../../../../assets/fonts/LiberationSans-Regular.ttf");
 
 const CELL: u32 = 46;
 const TEXT_PX: f32 = 14.0;
 const MARGIN: u32 = 10;
 
 /// A string rendered as coverage (0..1), `width x height`, row-major.
-struct TextMask {
-    width: u32,
-    height: u32,
+pub(crate) struct TextMask {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
     alpha: Vec<f32>,
 }
 
-fn render(font: &FontRef<'_>, text: &str) -> TextMask {
+pub(crate) fn render(font: &FontRef<'_>, text: &str) -> TextMask {
     let scaled = font.as_scaled(PxScale::from(TEXT_PX));
     let height = (scaled.ascent() - scaled.descent()).ceil() as u32 + 1;
     let mut x = 0.0f32;
@@ -65,7 +66,14 @@ fn render(font: &FontRef<'_>, text: &str) -> TextMask {
 
 /// Blends `mask` in `color` onto `img` with its top-left at `(x, y)`; `vertical` rotates it
 /// 90° counter-clockwise (reading bottom to top).
-fn blit(img: &mut RgbImage, mask: &TextMask, x: u32, y: u32, color: [u8; 3], vertical: bool) {
+pub(crate) fn blit(
+    img: &mut RgbImage,
+    mask: &TextMask,
+    x: u32,
+    y: u32,
+    color: [u8; 3],
+    vertical: bool,
+) {
     for my in 0..mask.height {
         for mx in 0..mask.width {
             let a = mask.alpha[(my * mask.width + mx) as usize];
