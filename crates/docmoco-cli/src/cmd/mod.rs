@@ -4,8 +4,10 @@ mod bench;
 mod check_data;
 mod classify;
 mod demo;
+mod embed;
 mod pdf2det;
 mod pretrain;
+mod report;
 mod synth;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,16 @@ pub enum Command {
     PredictCls(classify::PredictArgs),
     /// The comparison table: probe and fine-tune from each --init, mean ± std over seeds.
     CompareCls(classify::CompareArgs),
+    /// L2-normalised embeddings of every page of a folder: FILE.npy + FILE.json/.csv index.
+    Embed(embed::EmbedArgs),
+    /// Nearest pages of query images in an embedding index (cosine), optionally a contact sheet.
+    Search(embed::SearchArgs),
+    /// Groups of near-duplicate pages in an embedding index.
+    Dedup(embed::DedupArgs),
+    /// k-means clusters of an embedding index, with contact sheets and purity/NMI.
+    Cluster(embed::ClusterArgs),
+    /// A self-contained HTML report of a run: curves, config, results, embedding map.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,5 +68,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FinetuneCls(a) => classify::run_finetune(a),
         Command::PredictCls(a) => classify::run_predict(a),
         Command::CompareCls(a) => classify::run_compare(a),
+        Command::Embed(a) => embed::run_embed(a),
+        Command::Search(a) => embed::run_search(a),
+        Command::Dedup(a) => embed::run_dedup(a),
+        Command::Cluster(a) => embed::run_cluster(a),
+        Command::Report(a) => report::run(a),
     }
 }

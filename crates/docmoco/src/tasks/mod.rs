@@ -8,3 +8,4 @@
 pub mod classify;
 pub mod embed;
 pub mod init;
+pub mod report;

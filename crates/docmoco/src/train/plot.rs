@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// `(x, y)` points of one curve.
-type Series = Vec<(f64, f64)>;
+pub type Series = Vec<(f64, f64)>;
 
 fn read_series(csv: &Path) -> std::io::Result<(Series, Series)> {
     let text = std::fs::read_to_string(csv)?;
@@ -30,7 +30,44 @@ fn read_series(csv: &Path) -> std::io::Result<(Series, Series)> {
     Ok((loss, knn))
 }
 
-fn panel(svg: &mut String, x0: f64, title: &str, xlabel: &str, pts: &[(f64, f64)], color: &str) {
+/// Column `y` against column `x` of a CSV with a header row (`metrics.csv`, `history.csv`),
+/// keeping rows whose `kind` column equals `kind` when given; unparsable cells are skipped.
+/// Used by the run report, which plots more columns than `curves.svg`.
+pub fn read_metric(csv: &Path, kind: Option<&str>, x: &str, y: &str) -> std::io::Result<Series> {
+    let text = std::fs::read_to_string(csv)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(xi), Some(yi)) = (col(x), col(y)) else {
+        return Ok(Vec::new());
+    };
+    let ki = col("kind");
+    let mut out = Vec::new();
+    for line in lines {
+        let c: Vec<&str> = line.split(',').collect();
+        if let (Some(k), Some(ki)) = (kind, ki) {
+            if c.get(ki) != Some(&k) {
+                continue;
+            }
+        }
+        let num = |i: usize| c.get(i).and_then(|v| v.parse::<f64>().ok());
+        if let (Some(a), Some(b)) = (num(xi), num(yi)) {
+            out.push((a, b));
+        }
+    }
+    Ok(out)
+}
+
+/// One 420 x 260 plot of `pts` at horizontal offset `x0` (the panel's own width is 450) of an
+/// SVG being written; the run report lays several out.
+pub fn panel(
+    svg: &mut String,
+    x0: f64,
+    title: &str,
+    xlabel: &str,
+    pts: &[(f64, f64)],
+    color: &str,
+) {
     let (w, h, pad) = (420.0, 260.0, 40.0);
     let _ = write!(
         svg,

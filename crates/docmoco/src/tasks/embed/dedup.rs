@@ -120,6 +120,31 @@ pub fn duplicate_groups(vectors: &[f32], dim: usize, threshold: f32) -> Vec<DupG
     groups
 }
 
+/// `vectors` minus their mean row, each row re-normalised to unit length.
+///
+/// Pooled ReLU features are non-negative and share a large common component: on generated
+/// documents any two pages have cosine 0.9 or more (a random-init backbone puts every page
+/// above 0.99), so no threshold separates copies from merely similar pages. Removing the
+/// corpus mean leaves what distinguishes pages; a copy stays close to its original while
+/// unrelated pages spread out (docs/embeddings.md has the measurements).
+pub fn centred(vectors: &[f32], dim: usize) -> Vec<f32> {
+    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let mut mean = vec![0f64; dim];
+    for r in vectors.chunks_exact(dim.max(1)) {
+        mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v as f64);
+    }
+    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    let mut out = vectors.to_vec();
+    for r in out.chunks_exact_mut(dim.max(1)) {
+        r.iter_mut().zip(&mean).for_each(|(v, m)| *v -= *m as f32);
+        let norm = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            r.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +183,19 @@ mod tests {
         let s = dot(&v[5 * dim..6 * dim], &v[599 * dim..600 * dim]);
         assert!(s < 0.97, "{s}");
         assert!(duplicate_groups(&v, dim, 0.9999).is_empty());
+    }
+
+    #[test]
+    fn centring_removes_the_common_component() {
+        // Three rows sharing a big common direction: raw cosines all > 0.99.
+        let dim = 3;
+        let mut v = vec![10.0, 1.0, 0.0, 10.0, 0.0, 1.0, 10.0, -1.0, -1.0];
+        normalise(&mut v, dim);
+        assert!(dot(&v[0..3], &v[3..6]) > 0.99);
+        let c = centred(&v, dim);
+        assert!(dot(&c[0..3], &c[3..6]) < 0.0);
+        for r in c.chunks_exact(dim) {
+            assert!((dot(r, r) - 1.0).abs() < 1e-5);
+        }
     }
 }
