@@ -75,7 +75,7 @@ fn plus_plus(x: &[f32], n: usize, dim: usize, k: usize, rng: &mut ChaCha8Rng) ->
 
 /// Clusters the rows of `x` (`n x dim`) into `k` groups.
 pub fn kmeans(x: &[f32], dim: usize, k: usize, seed: u64, max_iter: usize) -> Result<KMeans> {
-    if dim == 0 || x.len() % dim != 0 {
+    if dim == 0 || !x.len().is_multiple_of(dim) {
         bail!("kmeans: {} values are not rows of dim {dim}", x.len());
     }
     let n = x.len() / dim;

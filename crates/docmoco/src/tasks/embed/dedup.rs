@@ -91,7 +91,7 @@ pub struct DupGroup {
 /// Groups of two or more rows linked by pairs at or above `threshold`, largest first (then by
 /// first row).
 pub fn duplicate_groups(vectors: &[f32], dim: usize, threshold: f32) -> Vec<DupGroup> {
-    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
     let pairs = similar_pairs(vectors, dim, threshold);
     let mut uf = UnionFind::new(n);
     for &(i, j, _) in &pairs {
@@ -128,7 +128,7 @@ pub fn duplicate_groups(vectors: &[f32], dim: usize, threshold: f32) -> Vec<DupG
 /// corpus mean leaves what distinguishes pages; a copy stays close to its original while
 /// unrelated pages spread out (docs/embeddings.md has the measurements).
 pub fn centred(vectors: &[f32], dim: usize) -> Vec<f32> {
-    let n = if dim == 0 { 0 } else { vectors.len() / dim };
+    let n = vectors.len().checked_div(dim).unwrap_or(0);
     let mut mean = vec![0f64; dim];
     for r in vectors.chunks_exact(dim.max(1)) {
         mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v as f64);

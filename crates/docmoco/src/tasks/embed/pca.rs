@@ -7,7 +7,7 @@
 /// Rows of `x` (`n x dim`) projected on the top two principal components, with the fraction
 /// of the total variance each explains.
 pub fn pca_2d(x: &[f32], dim: usize) -> (Vec<[f32; 2]>, [f64; 2]) {
-    let n = if dim == 0 { 0 } else { x.len() / dim };
+    let n = x.len().checked_div(dim).unwrap_or(0);
     if n == 0 {
         return (Vec::new(), [0.0; 2]);
     }

@@ -52,6 +52,51 @@ fn keep_top(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
     hits
 }
 
+/// Rows of a block scored against every query before moving on (256 x 128 floats = 128 KiB,
+/// resident in L2 while the queries pass over it).
+const TILE: usize = 256;
+
+/// The best `k` hits seen so far; a new hit only costs a comparison unless it beats the worst.
+struct TopK {
+    k: usize,
+    hits: Vec<Hit>,
+    /// Score of the worst kept hit once `k` are kept, else -inf.
+    floor: f32,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            hits: Vec::with_capacity(k),
+            floor: f32::NEG_INFINITY,
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, score: f32) {
+        if self.k == 0 || (self.hits.len() == self.k && score <= self.floor) {
+            return;
+        }
+        if self.hits.len() < self.k {
+            self.hits.push(Hit { row, score });
+        } else if let Some(worst) = self
+            .hits
+            .iter_mut()
+            .min_by(|a, b| a.score.total_cmp(&b.score).then(b.row.cmp(&a.row)))
+        {
+            *worst = Hit { row, score };
+        }
+        if self.hits.len() == self.k {
+            self.floor = self
+                .hits
+                .iter()
+                .map(|h| h.score)
+                .fold(f32::INFINITY, f32::min);
+        }
+    }
+}
+
 /// The `k` most similar rows of `base` (`n x dim`) for each row of `queries` (`q x dim`),
 /// best first. `k` larger than `n` returns all `n`.
 pub fn top_k(base: &[f32], queries: &[f32], dim: usize, k: usize) -> Vec<Vec<Hit>> {
@@ -63,21 +108,16 @@ pub fn top_k(base: &[f32], queries: &[f32], dim: usize, k: usize) -> Vec<Vec<Hit
         .par_chunks(BLOCK * dim)
         .enumerate()
         .map(|(b, block)| {
-            let offset = b * BLOCK;
-            queries
-                .chunks_exact(dim)
-                .map(|q| {
-                    let hits = block
-                        .chunks_exact(dim)
-                        .enumerate()
-                        .map(|(i, row)| Hit {
-                            row: offset + i,
-                            score: dot(q, row),
-                        })
-                        .collect();
-                    keep_top(hits, k)
-                })
-                .collect()
+            let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+            for (t, tile) in block.chunks(TILE * dim).enumerate() {
+                let offset = b * BLOCK + t * TILE;
+                for (q, top) in queries.chunks_exact(dim).zip(&mut tops) {
+                    for (i, row) in tile.chunks_exact(dim).enumerate() {
+                        top.offer(offset + i, dot(q, row));
+                    }
+                }
+            }
+            tops.into_iter().map(|t| t.hits).collect()
         })
         .collect();
     (0..nq)
