@@ -232,7 +232,8 @@ pub struct DedupArgs {
     /// The index written by `docmoco embed` (FILE.npy or FILE.json).
     #[arg(long)]
     pub index: PathBuf,
-    /// Cosine similarity at or above which two pages are duplicates (groups are transitive).
+    /// Cosine similarity (of mean-centred embeddings unless --no-centre) at or above which two
+    /// pages are duplicates; groups are transitive.
     #[arg(long, default_value_t = 0.95)]
     pub threshold: f32,
     /// CSV of the groups (group, row, path, page, label, min_link) [default: INDEX-dedup.csv].
