@@ -337,16 +337,23 @@ pre{background:#f6f6f6;padding:8px;font-size:12px}code{font-size:13px}.maps{disp
         }
     }
     // The map needs a finished pre-training run and labelled pages.
-    let pretrain = runs
-        .iter()
-        .find(|r| is_pretrain(r) && r.join("backbone.safetensors").is_file());
+    let pretrain = runs.iter().find(|r| is_pretrain(r));
     let data = opts.data.clone().or_else(|| {
         [root.join("data/cls"), root.join("../data/cls")]
             .into_iter()
             .find(|d| d.is_dir())
     });
     match (pretrain, &data) {
-        (Some(run), Some(data)) => sections.push(map_section(run, data, opts.quiet, &mut html)?),
+        (Some(run), Some(data)) if run.join("backbone.safetensors").is_file() => {
+            sections.push(map_section(run, data, opts.quiet, &mut html)?)
+        }
+        (Some(run), Some(_)) => {
+            let _ = write!(
+                html,
+                "<p><i>No embedding map: {} has no backbone.safetensors (the run did not finish).</i></p>",
+                escape(&run.display().to_string())
+            );
+        }
         (Some(_), None) => {
             html.push_str("<p><i>No embedding map: pass <code>--data DIR</code> (a labelled page folder) to draw one.</i></p>");
         }
