@@ -4,6 +4,8 @@
 //!   task, resolved to a ResNet with loaded weights.
 //! * [`classify`]: document-image classification — linear probe, fine-tuning, evaluation,
 //!   prediction and the init-vs-init comparison table.
+//! * [`detect`]: text-line detection (DBNet) — training, post-processing, ICDAR evaluation.
 
 pub mod classify;
+pub mod detect;
 pub mod init;
