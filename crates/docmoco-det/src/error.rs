@@ -89,7 +89,6 @@ pub enum DetError {
 
 impl DetError {
     /// Wraps an I/O error with the path it concerns.
-    #[allow(dead_code)] // used by the IO modules
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DetError::Io {
             path: path.into(),

@@ -4,11 +4,23 @@
 //!
 //! * [`geometry`]: polygon area, offsetting (unclip), overlap, hull, minimum-area box.
 //! * [`labels`]: DBNet probability / threshold targets ([`make_targets`]).
+//! * [`augment`]: scale, rotation, text-aware crop and jitter of a page and its lines.
+//! * [`dataset`] / [`loader`]: ICDAR-layout splits in memory, deterministic parallel batches.
+//! * [`inference`]: resizing a page for the detector and mapping back.
 
+pub mod augment;
+pub mod dataset;
 pub mod error;
 pub mod geometry;
+pub mod inference;
 pub mod labels;
+pub mod loader;
 pub mod raster;
+pub mod warp;
 
+pub use augment::{augment_page, DetAugmentConfig, DetSample};
+pub use dataset::{DetDataset, DetPage};
 pub use error::DetError;
+pub use inference::prepare_for_inference;
 pub use labels::{make_targets, LabelConfig, Targets};
+pub use loader::{DetBatch, DetEpochIter, DetLoader};
