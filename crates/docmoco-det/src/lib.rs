@@ -7,20 +7,29 @@
 //! * [`augment`]: scale, rotation, text-aware crop and jitter of a page and its lines.
 //! * [`dataset`] / [`loader`]: ICDAR-layout splits in memory, deterministic parallel batches.
 //! * [`inference`]: resizing a page for the detector and mapping back.
+//! * [`postprocess`]: probability map to boxes ([`detect_boxes`], DBNet's representer).
+//! * [`eval`] / [`eval_io`]: the ICDAR 2015 protocol, result files and directories.
 
 pub mod augment;
+pub mod components;
 pub mod dataset;
 pub mod error;
+pub mod eval;
+pub mod eval_io;
 pub mod geometry;
 pub mod inference;
 pub mod labels;
 pub mod loader;
+pub mod postprocess;
 pub mod raster;
 pub mod warp;
 
 pub use augment::{augment_page, DetAugmentConfig, DetSample};
 pub use dataset::{DetDataset, DetPage};
 pub use error::DetError;
+pub use eval::{aggregate, evaluate_image, DetMetrics, ImageEval};
+pub use eval_io::{evaluate_dirs, read_detections_dir, write_detections, EvalReport};
 pub use inference::prepare_for_inference;
 pub use labels::{make_targets, LabelConfig, Targets};
 pub use loader::{DetBatch, DetEpochIter, DetLoader};
+pub use postprocess::{detect_boxes, Detection, PostprocessConfig};
