@@ -9,10 +9,12 @@
 //! * [`inference`]: resizing a page for the detector and mapping back.
 //! * [`postprocess`]: probability map to boxes ([`detect_boxes`], DBNet's representer).
 //! * [`eval`] / [`eval_io`]: the ICDAR 2015 protocol, result files and directories.
+//! * [`draw`]: ground truth and detections over the page, as a picture.
 
 pub mod augment;
 pub mod components;
 pub mod dataset;
+pub mod draw;
 pub mod error;
 pub mod eval;
 pub mod eval_io;
@@ -26,6 +28,7 @@ pub mod warp;
 
 pub use augment::{augment_page, DetAugmentConfig, DetSample};
 pub use dataset::{DetDataset, DetPage};
+pub use draw::draw_detections;
 pub use error::DetError;
 pub use eval::{aggregate, evaluate_image, DetMetrics, ImageEval};
 pub use eval_io::{evaluate_dirs, read_detections_dir, write_detections, EvalReport};
