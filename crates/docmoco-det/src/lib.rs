@@ -10,6 +10,22 @@
 //! * [`postprocess`]: probability map to boxes ([`detect_boxes`], DBNet's representer).
 //! * [`eval`] / [`eval_io`]: the ICDAR 2015 protocol, result files and directories.
 //! * [`draw`]: ground truth and detections over the page, as a picture.
+//!
+//! ```
+//! use docmoco_data::icdar::TextLine;
+//! use docmoco_det::{detect_boxes, evaluate_image, make_targets, LabelConfig, PostprocessConfig};
+//!
+//! # fn main() -> Result<(), docmoco_det::DetError> {
+//! let line = TextLine::new([[10.0, 10.0], [90.0, 10.0], [90.0, 22.0], [10.0, 22.0]], "Total");
+//! // Training targets for a 40 x 100 map (what the loader does for every crop).
+//! let t = make_targets(&[line.clone()], 40, 100, &LabelConfig::default());
+//! // A perfect network would predict the shrink map; boxes come back in page pixels.
+//! let dets = detect_boxes(&t.shrink_map, 40, 100, (1.0, 1.0), (100, 40), &PostprocessConfig::thin_lines())?;
+//! let quads: Vec<[[f32; 2]; 4]> = dets.iter().map(|d| d.quad).collect();
+//! assert_eq!(evaluate_image(&[line], &quads).matched(), 1);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod augment;
 pub mod components;
