@@ -4,6 +4,7 @@ mod bench;
 mod check_data;
 mod classify;
 mod demo;
+mod detect;
 mod pdf2det;
 mod pretrain;
 mod synth;
@@ -42,6 +43,15 @@ pub enum Command {
     PredictCls(classify::PredictArgs),
     /// The comparison table: probe and fine-tune from each --init, mean ± std over seeds.
     CompareCls(classify::CompareArgs),
+    /// Text-line detection: train DBNet on ICDAR-format pages from any --init.
+    FinetuneDet(detect::FinetuneDetArgs),
+    /// Text-line detection: ICDAR 2015 precision/recall/hmean of a model on a folder, or of
+    /// any detector's result files (--pred/--gt).
+    EvalDet(detect::EvalDetArgs),
+    /// Detect text lines on pages (images, PDFs, folders): ICDAR result files + drawn PNGs.
+    Detect(detect::DetectArgs),
+    /// The detection comparison table: recall/precision/F1 from each --init.
+    CompareDet(detect::CompareDetArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,5 +66,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FinetuneCls(a) => classify::run_finetune(a),
         Command::PredictCls(a) => classify::run_predict(a),
         Command::CompareCls(a) => classify::run_compare(a),
+        Command::FinetuneDet(a) => detect::run_finetune(a),
+        Command::EvalDet(a) => detect::run_eval(a),
+        Command::Detect(a) => detect::run_detect(a),
+        Command::CompareDet(a) => detect::run_compare(a),
     }
 }

@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::optim::OptimizerKind;
 use crate::optim::LrSchedule;
+pub use crate::optim::OptimizerKind;
 use crate::train::config::BackboneParams;
 
 /// Linear probe (frozen backbone) or full fine-tuning.

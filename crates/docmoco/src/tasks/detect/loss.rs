@@ -60,10 +60,15 @@ pub struct DbLoss {
 
 const EPS: f64 = 1e-6;
 
-/// `F.binary_cross_entropy(pred, gt, reduction="none")`: logs clamped at -100 as PyTorch does.
+/// `F.binary_cross_entropy(pred, gt, reduction="none")`.
+///
+/// A saturated sigmoid gives exactly 0 or 1 in f32; `log(0)` would be `-inf` and its
+/// gradient `0 · inf = NaN` even behind PyTorch's clamp at -100. The argument is clamped at
+/// 1e-12 first (PyTorch's backward divides by `max(p(1-p), 1e-12)` for the same reason), so
+/// saturated pixels contribute a finite loss (≤ 27.6) and no NaN.
 fn bce_map(pred: Tensor<3>, gt: Tensor<3>) -> Tensor<3> {
-    let log_p = pred.clone().log().clamp_min(-100.0);
-    let log_1p = pred.neg().add_scalar(1.0).log().clamp_min(-100.0);
+    let log_p = pred.clone().clamp_min(1e-12).log();
+    let log_1p = pred.neg().add_scalar(1.0).clamp_min(1e-12).log();
     (gt.clone() * log_p + gt.neg().add_scalar(1.0) * log_1p).neg()
 }
 

@@ -15,7 +15,7 @@
 //! use a smaller neck so the head does not dwarf the backbone.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Initializer, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid};
@@ -106,10 +106,12 @@ fn deconv(cin: usize, cout: usize, device: &Device) -> ConvTranspose2d {
         .init(device)
 }
 
-/// The reference sets BN weight 1 and bias 1e-4.
+/// The reference sets BN weight 1 and bias 1e-4. The bias is built as a fresh leaf tensor:
+/// `Param::map(|b| b + 1e-4)` would record an autodiff op, and the bias would stay a node of
+/// the first step's (consumed) graph, never receiving a gradient of its own.
 fn bn(c: usize, device: &Device) -> SplitBatchNorm {
     let mut bn = SplitBatchNormConfig::new(c).init(device);
-    bn.bias = bn.bias.map(|b| b.add_scalar(1e-4));
+    bn.bias = Param::from_tensor(Tensor::full([c], 1e-4, device));
     bn
 }
 
