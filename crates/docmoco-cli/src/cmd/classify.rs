@@ -120,7 +120,7 @@ pub struct FinetuneFlags {
     pub no_augment: bool,
 }
 
-fn parse_arch(name: &str) -> Result<ResNetArch> {
+pub(super) fn parse_arch(name: &str) -> Result<ResNetArch> {
     ResNetArch::parse(name).with_context(|| {
         format!("invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)")
     })

@@ -4,6 +4,7 @@ mod bench;
 mod check_data;
 mod classify;
 mod demo;
+mod detect;
 mod embed;
 mod pdf2det;
 mod pretrain;
@@ -44,6 +45,15 @@ pub enum Command {
     PredictCls(classify::PredictArgs),
     /// The comparison table: probe and fine-tune from each --init, mean ± std over seeds.
     CompareCls(classify::CompareArgs),
+    /// Text-line detection: train DBNet on ICDAR-format pages from any --init.
+    FinetuneDet(detect::FinetuneDetArgs),
+    /// Text-line detection: ICDAR 2015 precision/recall/hmean of a model on a folder, or of
+    /// any detector's result files (--pred/--gt).
+    EvalDet(detect::EvalDetArgs),
+    /// Detect text lines on pages (images, PDFs, folders): ICDAR result files + drawn PNGs.
+    Detect(detect::DetectArgs),
+    /// The detection comparison table: recall/precision/F1 from each --init.
+    CompareDet(detect::CompareDetArgs),
     /// L2-normalised embeddings of every page of a folder: FILE.npy + FILE.json/.csv index.
     Embed(embed::EmbedArgs),
     /// Nearest pages of query images in an embedding index (cosine), optionally a contact sheet.
@@ -68,6 +78,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FinetuneCls(a) => classify::run_finetune(a),
         Command::PredictCls(a) => classify::run_predict(a),
         Command::CompareCls(a) => classify::run_compare(a),
+        Command::FinetuneDet(a) => detect::run_finetune(a),
+        Command::EvalDet(a) => detect::run_eval(a),
+        Command::Detect(a) => detect::run_detect(a),
+        Command::CompareDet(a) => detect::run_compare(a),
         Command::Embed(a) => embed::run_embed(a),
         Command::Search(a) => embed::run_search(a),
         Command::Dedup(a) => embed::run_dedup(a),

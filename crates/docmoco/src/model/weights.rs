@@ -35,7 +35,7 @@ pub enum WeightsError {
     Write { path: PathBuf, message: String },
 }
 
-fn torchvision_to_docmoco(strip_prefix: &str) -> KeyRemapper {
+pub fn torchvision_to_docmoco(strip_prefix: &str) -> KeyRemapper {
     let mut patterns = Vec::new();
     if !strip_prefix.is_empty() {
         patterns.push((
@@ -67,7 +67,7 @@ fn regex_escape(s: &str) -> String {
         .collect()
 }
 
-fn docmoco_to_torchvision() -> KeyRemapper {
+pub fn docmoco_to_torchvision() -> KeyRemapper {
     KeyRemapper::from_patterns(vec![
         (r"^(.*)\.downsample\.conv\.(.*)$", "$1.downsample.0.$2"),
         (r"^(.*)\.downsample\.bn\.(.*)$", "$1.downsample.1.$2"),
@@ -94,6 +94,16 @@ pub fn load_torchvision(
     path: &Path,
     strip_prefix: &str,
 ) -> Result<(ResNet, LoadReport), WeightsError> {
+    load_state_dict(model, path, torchvision_to_docmoco(strip_prefix))
+}
+
+/// Loads a PyTorch state dict (`.pth`/`.pt`/`.safetensors`) into any module, renaming the
+/// file's keys with `remap` first; the checks are those of [`load_torchvision`].
+pub fn load_state_dict<M: Module>(
+    model: M,
+    path: &Path,
+    remap: KeyRemapper,
+) -> Result<(M, LoadReport), WeightsError> {
     if !path.exists() {
         return Err(WeightsError::Missing(path.to_path_buf()));
     }
@@ -111,7 +121,7 @@ pub fn load_torchvision(
         "safetensors" => {
             let mut store = SafetensorsStore::from_file(path)
                 .with_from_adapter(PyTorchToBurnAdapter)
-                .remap(torchvision_to_docmoco(strip_prefix))
+                .remap(remap)
                 .allow_partial(true)
                 .validate(false);
             model
@@ -120,7 +130,7 @@ pub fn load_torchvision(
         }
         "pth" | "pt" => {
             let mut store = PytorchStore::from_file(path)
-                .remap(torchvision_to_docmoco(strip_prefix))
+                .remap(remap)
                 .map_indices_contiguous(false)
                 .allow_partial(true)
                 .validate(false);
@@ -164,6 +174,16 @@ pub fn load_torchvision(
 
 /// Writes `model`'s weights as a torchvision-layout safetensors file, atomically.
 pub fn save_torchvision(model: &ResNet, path: &Path) -> Result<(), WeightsError> {
+    save_state_dict(model, path, docmoco_to_torchvision())
+}
+
+/// Writes any module as a PyTorch-layout safetensors file (keys renamed by `remap`),
+/// atomically.
+pub fn save_state_dict<M: Module>(
+    model: &M,
+    path: &Path,
+    remap: KeyRemapper,
+) -> Result<(), WeightsError> {
     let tmp = path.with_extension("safetensors.tmp");
     let write_err = |e: String| WeightsError::Write {
         path: path.to_path_buf(),
@@ -171,7 +191,7 @@ pub fn save_torchvision(model: &ResNet, path: &Path) -> Result<(), WeightsError>
     };
     let mut store = SafetensorsStore::from_file(&tmp)
         .with_to_adapter(BurnToPyTorchAdapter)
-        .remap(docmoco_to_torchvision())
+        .remap(remap)
         .overwrite(true);
     model
         .clone()

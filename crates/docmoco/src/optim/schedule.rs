@@ -12,7 +12,15 @@ use serde::{Deserialize, Serialize};
 pub enum LrSchedule {
     Constant,
     Cosine,
-    Multistep { milestones: Vec<usize>, gamma: f64 },
+    Multistep {
+        milestones: Vec<usize>,
+        gamma: f64,
+    },
+    /// `(1 - epoch/epochs)^power`: DBNet's decay (power 0.9). Detection counts "epochs" in
+    /// steps, so the rate decays smoothly.
+    Poly {
+        power: f64,
+    },
 }
 
 /// A learning-rate schedule over a run of `epochs` epochs.
@@ -62,6 +70,28 @@ impl ScheduleConfig {
                 let passed = milestones.iter().filter(|&&m| epoch >= m).count();
                 self.base_lr * gamma.powi(passed as i32)
             }
+            LrSchedule::Poly { power } => {
+                let left = 1.0 - epoch as f64 / epochs.max(1) as f64;
+                self.base_lr * left.max(0.0).powf(*power)
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poly_decays_from_base_to_zero() {
+        let s = ScheduleConfig {
+            base_lr: 0.007,
+            schedule: LrSchedule::Poly { power: 0.9 },
+            warmup_epochs: 0.0,
+        };
+        assert_eq!(s.lr_at_epoch(0, 100), 0.007);
+        let half = s.lr_at_epoch(50, 100);
+        assert!((half - 0.007 * 0.5f64.powf(0.9)).abs() < 1e-12, "{half}");
+        assert_eq!(s.lr_at_epoch(100, 100), 0.0);
     }
 }

@@ -69,12 +69,13 @@ pub struct Checkpoint {
     pub meta: CheckpointMeta,
 }
 
-fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+pub(crate) fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
     let mut store = SafetensorsStore::from_file(path).overwrite(true);
     module.save_into(&mut store).map_err(|e| io(path, e))
 }
 
-fn load_module<M: Module>(mut module: M, path: &Path) -> Result<M, CheckpointError> {
+/// Loads `path` into `module`; every tensor of the module must be in the file.
+pub fn load_module<M: Module>(mut module: M, path: &Path) -> Result<M, CheckpointError> {
     let mut store = SafetensorsStore::from_file(path);
     let result = module
         .load_from(&mut store)
@@ -104,54 +105,149 @@ fn tensor_bytes(t: Tensor<1>) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Writes a checkpoint for `step` under `dir` (the run's `checkpoints/`), atomically, and
-/// keeps only the `keep` newest.
-pub fn save(dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result<PathBuf, CheckpointError> {
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let name = format!("step-{:08}", ckpt.meta.position.step);
-    let final_dir = dir.join(&name);
-    let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+/// A checkpoint directory being written. Files go into a temporary sibling that
+/// [`StepDirWriter::commit`] renames into place, so a kill at any moment leaves either the
+/// previous checkpoint or the new one, never half of one. Every run kind (pre-training,
+/// detection) writes its checkpoints through this.
+pub struct StepDirWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    name: String,
+}
+
+impl StepDirWriter {
+    /// Starts `dir/step-NNNNNNNN`.
+    pub fn begin(dir: &Path, step: usize) -> Result<Self, CheckpointError> {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let name = format!("step-{step:08}");
+        let tmp = dir.join(format!(".tmp-{name}-{}", std::process::id()));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            tmp,
+            name,
+        })
     }
-    std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
 
-    save_module(&ckpt.encoder_q, &tmp.join("encoder_q.safetensors"))?;
-    save_module(&ckpt.encoder_k, &tmp.join("encoder_k.safetensors"))?;
+    /// A module (parameters and BN running statistics) as `file`.
+    pub fn module<M: Module>(&self, file: &str, module: &M) -> Result<(), CheckpointError> {
+        save_module(module, &self.tmp.join(file))
+    }
 
+    /// Plain named f32 tensors `(name, shape, values flattened)` as one safetensors `file`.
+    pub fn tensors(
+        &self,
+        file: &str,
+        tensors: Vec<(String, Vec<usize>, Tensor<1>)>,
+    ) -> Result<(), CheckpointError> {
+        let named: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .into_iter()
+            .map(|(n, shape, t)| (n, shape, tensor_bytes(t)))
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = named
+            .iter()
+            .map(|(n, shape, bytes)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .map(|v| (n.clone(), v))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| io(&self.tmp, e))?;
+        let path = self.tmp.join(file);
+        safetensors::serialize_to_file(views, None, &path).map_err(|e| io(&path, e))
+    }
+
+    /// A serialisable value as pretty JSON `file`.
+    pub fn json<T: Serialize>(&self, file: &str, value: &T) -> Result<(), CheckpointError> {
+        let path = self.tmp.join(file);
+        let json = serde_json::to_string_pretty(value).map_err(|e| io(&path, e))?;
+        std::fs::write(&path, json).map_err(|e| io(&path, e))
+    }
+
+    /// Renames the directory into place, points `latest` at it and keeps the `keep` newest.
+    pub fn commit(self, keep: usize) -> Result<PathBuf, CheckpointError> {
+        let final_dir = self.dir.join(&self.name);
+        if final_dir.exists() {
+            std::fs::remove_dir_all(&final_dir).map_err(|e| io(&final_dir, e))?;
+        }
+        std::fs::rename(&self.tmp, &final_dir).map_err(|e| io(&final_dir, e))?;
+        write_atomic(&self.dir.join("latest"), self.name.as_bytes())?;
+        prune(&self.dir, keep)?;
+        Ok(final_dir)
+    }
+}
+
+/// Reads a JSON file written by [`StepDirWriter::json`].
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads a file written by [`StepDirWriter::tensors`]: name → (shape, flattened tensor).
+pub fn read_tensors(
+    path: &Path,
+    device: &Device,
+) -> Result<BTreeMap<String, (Vec<usize>, Tensor<1>)>, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let n = values.len();
+        let t = Tensor::<1>::from_data(TensorData::new(values, [n]), device);
+        out.insert(name.to_string(), (view.shape().to_vec(), t));
+    }
+    Ok(out)
+}
+
+/// Writes a MoCo checkpoint for `step` under `dir` (the run's `checkpoints/`), atomically,
+/// and keeps only the `keep` newest.
+pub fn save(dir: &Path, ckpt: &Checkpoint, keep: usize) -> Result<PathBuf, CheckpointError> {
+    let w = StepDirWriter::begin(dir, ckpt.meta.position.step)?;
+    w.module("encoder_q.safetensors", &ckpt.encoder_q)?;
+    w.module("encoder_k.safetensors", &ckpt.encoder_k)?;
     // Queue and optimiser state in one plain safetensors file.
     let [dim, k] = ckpt.queue.dims();
-    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = vec![(
-        "queue".into(),
+    let mut named = vec![(
+        "queue".to_string(),
         vec![dim, k],
-        tensor_bytes(ckpt.queue.clone().reshape([dim * k])),
+        ckpt.queue.clone().reshape([dim * k]),
     )];
-    for (path, buf) in &ckpt.sgd_buffers {
-        let n = buf.dims()[0];
-        named.push((format!("sgd.{path}"), vec![n], tensor_bytes(buf.clone())));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = named
+    named.extend(sgd_entries(&ckpt.sgd_buffers));
+    w.tensors("state.safetensors", named)?;
+    w.json("state.json", &ckpt.meta)?;
+    w.commit(keep)
+}
+
+/// SGD momentum buffers as checkpoint entries `sgd.<path>`.
+pub fn sgd_entries(buffers: &BTreeMap<String, Tensor<1>>) -> Vec<(String, Vec<usize>, Tensor<1>)> {
+    buffers
         .iter()
-        .map(|(n, shape, bytes)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .map(|v| (n.clone(), v))
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| io(&tmp, e))?;
-    let state_path = tmp.join("state.safetensors");
-    safetensors::serialize_to_file(views, None, &state_path).map_err(|e| io(&state_path, e))?;
+        .map(|(p, b)| (format!("sgd.{p}"), vec![b.dims()[0]], b.clone()))
+        .collect()
+}
 
-    let meta_path = tmp.join("state.json");
-    let json = serde_json::to_string_pretty(&ckpt.meta).map_err(|e| io(&meta_path, e))?;
-    std::fs::write(&meta_path, json).map_err(|e| io(&meta_path, e))?;
-
-    if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).map_err(|e| io(&final_dir, e))?;
-    }
-    std::fs::rename(&tmp, &final_dir).map_err(|e| io(&final_dir, e))?;
-    write_atomic(&dir.join("latest"), name.as_bytes())?;
-    prune(dir, keep)?;
-    Ok(final_dir)
+/// The SGD momentum buffers among checkpoint entries read by [`read_tensors`].
+pub fn sgd_buffers(
+    entries: &BTreeMap<String, (Vec<usize>, Tensor<1>)>,
+) -> BTreeMap<String, Tensor<1>> {
+    entries
+        .iter()
+        .filter_map(|(n, (_, t))| n.strip_prefix("sgd.").map(|p| (p.to_string(), t.clone())))
+        .collect()
 }
 
 /// Replaces `path` with `bytes` via a temporary file and a rename.
@@ -189,61 +285,31 @@ pub fn latest(dir: &Path) -> Option<PathBuf> {
     p.join("state.json").exists().then_some(p)
 }
 
-/// Reads a checkpoint into encoders shaped like `template_q`/`template_k`.
+/// Reads a MoCo checkpoint into encoders shaped like `template_q`/`template_k`.
 pub fn load(
     path: &Path,
     template_q: Encoder,
     template_k: Encoder,
     device: &Device,
 ) -> Result<Checkpoint, CheckpointError> {
-    let meta_path = path.join("state.json");
-    let meta: CheckpointMeta =
-        serde_json::from_str(&std::fs::read_to_string(&meta_path).map_err(|e| io(&meta_path, e))?)
-            .map_err(|e| CheckpointError::Invalid {
-                path: meta_path.clone(),
-                message: e.to_string(),
-            })?;
+    let meta: CheckpointMeta = read_json(&path.join("state.json"))?;
     let encoder_q = load_module(template_q, &path.join("encoder_q.safetensors"))?;
     let encoder_k = load_module(template_k, &path.join("encoder_k.safetensors"))?;
-
     let state_path = path.join("state.safetensors");
-    let bytes = std::fs::read(&state_path).map_err(|e| io(&state_path, e))?;
-    let st =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Invalid {
+    let entries = read_tensors(&state_path, device)?;
+    let (shape, queue) = entries
+        .get("queue")
+        .cloned()
+        .ok_or_else(|| CheckpointError::Invalid {
             path: state_path.clone(),
-            message: e.to_string(),
+            message: "no `queue` tensor".into(),
         })?;
-    let mut queue = None;
-    let mut sgd_buffers = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let shape = view.shape().to_vec();
-        if name == "queue" {
-            queue = Some(Tensor::<2>::from_data(
-                TensorData::new(values, shape),
-                device,
-            ));
-        } else if let Some(p) = name.strip_prefix("sgd.") {
-            let n = values.len();
-            sgd_buffers.insert(
-                p.to_string(),
-                Tensor::<1>::from_data(TensorData::new(values, [n]), device),
-            );
-        }
-    }
-    let queue = queue.ok_or_else(|| CheckpointError::Invalid {
-        path: state_path,
-        message: "no `queue` tensor".into(),
-    })?;
+    let queue = queue.reshape([shape[0], shape[1]]);
     Ok(Checkpoint {
         encoder_q,
         encoder_k,
         queue,
-        sgd_buffers,
+        sgd_buffers: sgd_buffers(&entries),
         meta,
     })
 }

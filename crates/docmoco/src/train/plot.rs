@@ -150,3 +150,15 @@ pub fn write_curves_svg(metrics_csv: &Path, out: &Path) -> std::io::Result<()> {
     svg.push_str("</svg>\n");
     std::fs::write(out, svg)
 }
+
+/// Writes a one-panel SVG of the `step` rows' loss, titled `title` (downstream runs, whose
+/// loss is not InfoNCE and which have no kNN monitor).
+pub fn write_loss_svg(metrics_csv: &Path, out: &Path, title: &str) -> std::io::Result<()> {
+    let (loss, _) = read_series(metrics_csv)?;
+    let mut svg = String::from(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="450" height="275" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>"#,
+    );
+    panel(&mut svg, 0.0, title, "step", &loss, "#1f77b4");
+    svg.push_str("</svg>\n");
+    std::fs::write(out, svg)
+}

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::optim::LrSchedule;
+pub use crate::optim::OptimizerKind;
 use crate::train::config::BackboneParams;
 
 /// Linear probe (frozen backbone) or full fine-tuning.
@@ -69,14 +70,6 @@ pub struct AugmentParams {
     pub brightness: f64,
     pub contrast: f64,
     pub hflip: bool,
-}
-
-/// Which optimiser.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerKind {
-    Sgd,
-    Adamw,
 }
 
 /// Optimiser and schedule; the head and the backbone have separate base rates.

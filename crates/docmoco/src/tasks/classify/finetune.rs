@@ -11,48 +11,24 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 
-use super::config::{ClassifyConfig, Mode, OptimizerKind};
+use super::config::{ClassifyConfig, Mode};
 use super::data::{eval_loader, train_loader, Split};
 use super::metrics::argmax;
 use super::model::{cross_entropy, new_head, predict_loader, to_rows, Classifier};
 use super::report::{EpochRecord, RunReport};
 use super::run::{finish, prepare, summary_line, ClassifyOptions, TrainOutcome};
 use crate::device;
-use crate::optim::{ScheduleConfig, Sgd, SgdParams};
+use crate::optim::{AnyOptimizer, ScheduleConfig};
 use crate::tasks::init::{load_backbone, Init};
 use crate::train::pretrain::to_tensor;
 
-/// One parameter group's optimiser.
-enum GroupOptim {
-    Sgd(Sgd),
-    AdamW(Box<ModuleOptimizer>),
-}
-
-impl GroupOptim {
-    fn new(cfg: &ClassifyConfig) -> Self {
-        let o = &cfg.optim;
-        match o.optimizer {
-            OptimizerKind::Sgd => GroupOptim::Sgd(Sgd::new(SgdParams {
-                momentum: o.momentum,
-                weight_decay: o.weight_decay,
-            })),
-            OptimizerKind::Adamw => GroupOptim::AdamW(Box::new(
-                AdamWConfig::new()
-                    .with_weight_decay(o.weight_decay as f32)
-                    .init(),
-            )),
-        }
-    }
-
-    fn step<M: Module>(&mut self, module: M, grads: GradientsParams, lr: f64) -> M {
-        match self {
-            GroupOptim::Sgd(s) => s.step(module, grads, lr),
-            GroupOptim::AdamW(a) => a.step(lr, module, grads),
-        }
-    }
+/// One parameter group's optimiser, as the configuration names it.
+fn group_optimizer(cfg: &ClassifyConfig) -> AnyOptimizer {
+    let o = &cfg.optim;
+    AnyOptimizer::new(o.optimizer, o.momentum, o.weight_decay)
 }
 
 /// Accuracy and mean cross-entropy of `model` (eval mode) on a split.
@@ -115,8 +91,8 @@ pub fn finetune(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunRepor
         schedule: cfg.optim.schedule.clone(),
         warmup_epochs: cfg.optim.warmup_epochs,
     };
-    let mut opt_backbone = GroupOptim::new(cfg);
-    let mut opt_head = GroupOptim::new(cfg);
+    let mut opt_backbone = group_optimizer(cfg);
+    let mut opt_head = group_optimizer(cfg);
     let epochs = cfg.train.epochs;
     let mut history = Vec::new();
     let mut best: Option<(f64, f64, usize, Classifier)> = None;
