@@ -22,6 +22,10 @@ prob_train, thresh_train, binary_train
                      head outputs in train mode (BN batch statistics), k = 50.
 prob_eval            probability map in eval mode, after that train forward
                      updated the running statistics (momentum 0.1, unbiased var).
+grad.<param>, grad.c2
+                     gradients of sum(P*wP) + sum(T*wT) + sum(B*wB) (train mode; the
+                     weights grad_w_prob/thresh/binary are random) for a conv, transposed
+                     conv, BN and bias of each part of the head, and for the C2 input.
 pred, binary, thresh [2, 1, 12, 20] maps for the loss; gt, mask, thresh_map,
                      thresh_mask [2, 12, 20] targets.
 bce, dice, l1, total the loss terms (unscaled) and the weighted total.
@@ -38,6 +42,10 @@ OUT = Path(__file__).resolve().parent.parent / "crates/docmoco/tests/fixtures/db
 INNER = 16
 STAGES = [8, 16, 32, 64]
 K = 50.0
+GRAD_PARAMS = ["in5.weight", "in2.weight", "out5.0.weight", "out2.weight",
+               "binarize.0.weight", "binarize.1.weight", "binarize.3.weight",
+               "binarize.3.bias", "binarize.6.weight", "binarize.6.bias",
+               "thresh.0.weight", "thresh.4.bias"]
 
 
 def conv(cin, cout, k):
@@ -124,6 +132,18 @@ def main():
     dec.eval()
     with torch.no_grad():
         out["prob_eval"] = dec(*feats)[0]
+
+    # Backward through the whole head (train mode): gradients of a fixed weighting of P, T
+    # and B with respect to a few parameters of each kind and to the C2 input.
+    dec.train()
+    g_feats = [f.clone().requires_grad_(True) for f in feats]
+    p, t, b = dec(*g_feats)
+    wp, wt, wb = (torch.randn_like(p) for _ in range(3))
+    ((p * wp).sum() + (t * wt).sum() + (b * wb).sum()).backward()
+    for name in GRAD_PARAMS:
+        out[f"grad.{name}"] = dict(dec.named_parameters())[name].grad.clone()
+    out["grad.c2"] = g_feats[0].grad.clone()
+    out["grad_w_prob"], out["grad_w_thresh"], out["grad_w_binary"] = wp, wt, wb
 
     # Loss on fixed maps: text rectangles, a don't-care hole in the mask.
     n, h, w = 2, 12, 20

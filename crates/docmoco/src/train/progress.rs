@@ -33,10 +33,12 @@ impl Progress {
     }
 
     /// A detection step: DBNet's weighted loss instead of InfoNCE and instance accuracy.
-    pub fn step_detect(&self, step: usize, loss: f64, lr: f64, img_per_s: f64) {
+    pub fn step_detect(&self, step: usize, loss: f64, terms: [f64; 3], lr: f64, img_per_s: f64) {
         self.bar.set_position(step as u64);
-        self.bar
-            .set_message(format!("loss {loss:.4} lr {lr:.2e} {img_per_s:.1} img/s"));
+        let [bce, dice, l1] = terms;
+        self.bar.set_message(format!(
+            "loss {loss:.3} (bce {bce:.3} dice {dice:.3} l1 {l1:.3}) lr {lr:.2e} {img_per_s:.1} img/s"
+        ));
     }
 
     pub fn message(&self, text: &str) {

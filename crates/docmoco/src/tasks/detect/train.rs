@@ -258,7 +258,9 @@ pub fn finetune_det(cfg: &DetectConfig, opts: &DetectOptions) -> Result<DetectSu
             images += n;
             last_loss = value;
             let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.step_detect(pos.step, value, lr, rate);
+            let terms =
+                [&loss.bce, &loss.dice, &loss.l1].map(|t| t.clone().into_scalar::<f32>() as f64);
+            progress.step_detect(pos.step, value, terms, lr, rate);
             metrics.write(&MetricRow {
                 kind: "step",
                 epoch,
@@ -323,4 +325,55 @@ pub fn finetune_det(cfg: &DetectConfig, opts: &DetectOptions) -> Result<DetectSu
         img_per_s: images as f64 / seconds.max(1e-9),
         test,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::params::{is_running_stat, named_tensors};
+    use crate::optim::{Sgd, SgdParams};
+    use crate::tasks::init::tiny_backbone;
+
+    /// burn's lazy parameters once left conv weights without gradients (only BN trained);
+    /// every detector parameter, backbone and head, must get a gradient and an update.
+    #[test]
+    fn every_parameter_of_a_fresh_detector_is_trained() {
+        let device = Device::flex().autodiff();
+        let mut model_cfg = tiny_backbone();
+        model_cfg.width_mult = 0.125;
+        let mut cfg = DetectConfig::dbnet("random", model_cfg);
+        cfg.head.inner_channels = 16;
+        let model = build_detector(&cfg, &device).unwrap();
+        let n_params = named_tensors(&model)
+            .iter()
+            .filter(|(p, _)| !is_running_stat(p))
+            .count();
+        let (n, h, w) = (2, 64, 64);
+        let batch = DetBatch {
+            n,
+            height: h,
+            width: w,
+            images: (0..n * 3 * h * w)
+                .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+                .collect(),
+            shrink_map: (0..n * h * w)
+                .map(|i| ((i / w) % 8 == 3) as u8 as f32)
+                .collect(),
+            shrink_mask: vec![1.0; n * h * w],
+            thresh_map: vec![0.5; n * h * w],
+            thresh_mask: vec![1.0; n * h * w],
+            indices: vec![0, 1],
+        };
+        let (x, targets) = to_tensors(batch, &device);
+        let loss = db_loss(&model.forward(x), &targets, &cfg.loss);
+        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        let mut sgd = Sgd::new(SgdParams::default());
+        let model = sgd.step(model, grads, 0.01);
+        let missing: Vec<String> = named_tensors(&model)
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| !is_running_stat(p) && !sgd.buffers.contains_key(p))
+            .collect();
+        assert_eq!(sgd.buffers.len(), n_params, "no gradient: {missing:?}");
+    }
 }
