@@ -130,3 +130,62 @@ pub fn feature_extraction(
         let _ = backbone.forward_features(x.clone()).into_data();
     })
 }
+
+/// A DBNet training step (forward, the three-term loss with hard-negative mining, backward,
+/// SGD) on random crops of `crop` px, `n` per step, with text-like stripes as targets.
+pub fn detect_step(
+    cfg: &crate::tasks::detect::config::DetectConfig,
+    device: &Device,
+    warmup: usize,
+    iters: usize,
+) -> anyhow::Result<BenchResult> {
+    use crate::tasks::detect::loss::{db_loss, DbTargets};
+    let train = device.clone().autodiff();
+    let (n, s) = (cfg.train.batch_size, cfg.augment.crop_size);
+    let mut model = crate::tasks::detect::train::build_detector(cfg, &train)?;
+    let mut sgd = Sgd::new(crate::optim::SgdParams {
+        momentum: cfg.optim.momentum,
+        weight_decay: cfg.optim.weight_decay,
+    });
+    let x = random_images(n, s, 4, &train);
+    // Rows 3..6 of every 16 are "text": about the text share of a document page.
+    let stripes: Vec<f32> = (0..n * s * s)
+        .map(|i| f32::from(u8::from((3..6).contains(&((i / s) % 16)))))
+        .collect();
+    let map = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [n, s, s]), &train);
+    let targets = DbTargets {
+        shrink_map: map(stripes.clone()),
+        shrink_mask: map(vec![1.0; n * s * s]),
+        thresh_map: map(vec![0.5; n * s * s]),
+        thresh_mask: map(stripes),
+    };
+    let name = format!(
+        "detect step {} x{} crop {s}px batch {n} (FPN {})",
+        cfg.model.arch, cfg.model.width_mult, cfg.head.inner_channels
+    );
+    Ok(measure(name, n, warmup, iters, || {
+        let loss = db_loss(&model.forward(x.clone()), &targets, &cfg.loss);
+        let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        model = sgd.step(model.clone(), grads, cfg.optim.lr);
+    }))
+}
+
+/// Detector inference on one page of `side` x `side * 3/4` px (probability map only).
+pub fn detect_infer(
+    cfg: &crate::tasks::detect::config::DetectConfig,
+    device: &Device,
+    warmup: usize,
+    iters: usize,
+) -> anyhow::Result<BenchResult> {
+    let model = crate::tasks::detect::train::build_detector(cfg, device)?.valid();
+    let h = (cfg.infer.long_side as usize).div_ceil(32) * 32;
+    let w = (h * 3 / 4).div_ceil(32) * 32;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let dist = Uniform::new(-2.0f32, 2.0);
+    let v: Vec<f32> = (0..3 * h * w).map(|_| dist.sample(&mut rng)).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(v, [1, 3, h, w]), device);
+    let name = format!("detect inference page {h}x{w} (probability map)");
+    Ok(measure(name, 1, warmup, iters, || {
+        let _ = model.forward_prob(x.clone()).into_data();
+    }))
+}

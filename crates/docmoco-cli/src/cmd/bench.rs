@@ -7,8 +7,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use docmoco::bench::{feature_extraction, key_forward, peak_rss_mb, pretrain_step, BenchResult};
+use docmoco::bench::{
+    detect_infer, detect_step, feature_extraction, key_forward, peak_rss_mb, pretrain_step,
+    BenchResult,
+};
 use docmoco::model::ResNetArch;
+use docmoco::tasks::detect::config::DetectConfig;
+use docmoco::tasks::init::tiny_backbone;
 use docmoco::train::{data, PretrainConfig};
 use docmoco_data::augment::TwoViews;
 use docmoco_data::{Loader, LoaderConfig, PageCache};
@@ -23,6 +28,33 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// MoCo v2 pre-training: step, key-encoder forward, eval features, loader alone.
     Pretrain(PretrainBench),
+    /// DBNet text-line detection: training step and page inference.
+    Detect(DetectBench),
+}
+
+#[derive(Args, Debug)]
+pub struct DetectBench {
+    /// Width multiplier of the ResNet-18 backbone.
+    #[arg(long, default_value_t = 0.25)]
+    pub width_mult: f64,
+    /// Training crop side (px, multiple of 32).
+    #[arg(long, default_value_t = 256)]
+    pub crop_size: usize,
+    /// Crops per step.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// FPN width.
+    #[arg(long, default_value_t = 64)]
+    pub inner_channels: usize,
+    /// Inference page long side (px).
+    #[arg(long, default_value_t = 1536)]
+    pub infer_size: u32,
+    /// Timed iterations per workload (after 2 warm-up ones).
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -84,7 +116,26 @@ fn print(r: &BenchResult, json: bool) {
 pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Pretrain(b) => pretrain(b),
+        BenchWhat::Detect(b) => detect(b),
     }
+}
+
+fn detect(b: DetectBench) -> Result<()> {
+    let mut model = tiny_backbone();
+    model.width_mult = b.width_mult;
+    let mut cfg = DetectConfig::dbnet("random", model);
+    cfg.augment.crop_size = b.crop_size;
+    cfg.train.batch_size = b.batch_size;
+    cfg.head.inner_channels = b.inner_channels;
+    cfg.infer.long_side = b.infer_size;
+    cfg.validate()?;
+    let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    print(&detect_step(&cfg, &device, 2, b.iters)?, b.json);
+    print(
+        &detect_infer(&cfg, &device, 1, b.iters.div_ceil(3))?,
+        b.json,
+    );
+    Ok(())
 }
 
 fn pretrain(b: PretrainBench) -> Result<()> {
