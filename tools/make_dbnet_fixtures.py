@@ -61,17 +61,19 @@ def map_head(inner):
 
 
 class Decoder(nn.Module):
-    def __init__(self):
+    """The DBNet decoder for backbone stage widths `stages` (C2..C5) and FPN width `inner`."""
+
+    def __init__(self, stages=STAGES, inner=INNER):
         super().__init__()
-        q = INNER // 4
-        for i, c in zip(range(2, 6), STAGES):
-            setattr(self, f"in{i}", conv(c, INNER, 1))
-        self.out5 = nn.Sequential(conv(INNER, q, 3), nn.Upsample(scale_factor=8, mode="nearest"))
-        self.out4 = nn.Sequential(conv(INNER, q, 3), nn.Upsample(scale_factor=4, mode="nearest"))
-        self.out3 = nn.Sequential(conv(INNER, q, 3), nn.Upsample(scale_factor=2, mode="nearest"))
-        self.out2 = conv(INNER, q, 3)
-        self.binarize = map_head(INNER)
-        self.thresh = map_head(INNER)
+        q = inner // 4
+        for i, c in zip(range(2, 6), stages):
+            setattr(self, f"in{i}", conv(c, inner, 1))
+        self.out5 = nn.Sequential(conv(inner, q, 3), nn.Upsample(scale_factor=8, mode="nearest"))
+        self.out4 = nn.Sequential(conv(inner, q, 3), nn.Upsample(scale_factor=4, mode="nearest"))
+        self.out3 = nn.Sequential(conv(inner, q, 3), nn.Upsample(scale_factor=2, mode="nearest"))
+        self.out2 = conv(inner, q, 3)
+        self.binarize = map_head(inner)
+        self.thresh = map_head(inner)
 
     def forward(self, c2, c3, c4, c5):
         in5, in4, in3, in2 = self.in5(c5), self.in4(c4), self.in3(c3), self.in2(c2)
