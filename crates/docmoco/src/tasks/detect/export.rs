@@ -14,9 +14,10 @@
 //! Conv weights are `[out, in, kh, kw]`, transposed-conv weights `[in, out, kh, kw]`, BN
 //! tensors `weight/bias/running_mean/running_var`, all float32 — what `torch.load_state_dict`
 //! of the reference model expects (without the `module.model.` DataParallel prefix). ONNX
-//! export is not offered: burn 0.22 imports ONNX but cannot write it, so the Rust OCR crates
-//! (which run PaddleOCR's ONNX DBNet) would need this file converted by a short PyTorch
-//! script: build the reference model, `load_state_dict`, `torch.onnx.export`.
+//! is one step further: burn 0.22 reads ONNX but cannot write it, so `tools/export_onnx.py`
+//! rebuilds the network in PyTorch, loads this file with `strict=True` and exports the
+//! probability map with dynamic height and width — the input the Rust OCR crates' ONNX
+//! DBNet inference path takes.
 
 use std::path::Path;
 
@@ -74,4 +75,58 @@ pub fn save_detector(model: &DbNet, path: &Path) -> Result<(), WeightsError> {
 /// ResNet backbone of the same shape) into `model`.
 pub fn load_detector(model: DbNet, path: &Path) -> Result<(DbNet, LoadReport), WeightsError> {
     load_state_dict(model, path, reference_to_docmoco())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::detect::config::DetectConfig;
+    use crate::tasks::detect::train::build_detector;
+    use crate::tasks::init::tiny_backbone;
+    use burn::module::Module;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    /// Saving renames docmoco paths to the reference layout and loading renames them back:
+    /// the two remappers must be inverse, every tensor included, for PyTorch to read the
+    /// file (`tools/export_onnx.py` loads it with `strict=True`).
+    #[test]
+    fn export_round_trips_every_tensor() {
+        let device = Device::flex();
+        let mut model = tiny_backbone();
+        model.width_mult = 0.125;
+        let mut cfg = DetectConfig::dbnet("random", model);
+        cfg.head.inner_channels = 16;
+        let a = build_detector(&cfg, &device).unwrap().valid();
+        cfg.train.seed = 1;
+        let b = build_detector(&cfg, &device).unwrap().valid();
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        assert_ne!(
+            a.forward_prob(x.clone()).into_data(),
+            b.forward_prob(x.clone()).into_data(),
+            "two seeds give two different detectors"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("detector.safetensors");
+        save_detector(&a, &path).unwrap();
+        let (b, report) = load_detector(b, &path).unwrap();
+        assert!(report.unused.is_empty(), "{:?}", report.unused);
+        assert_eq!(
+            a.forward_prob(x.clone()).into_data(),
+            b.forward_prob(x).into_data()
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let names: Vec<String> = st.names().into_iter().map(String::from).collect();
+        for key in [
+            "backbone.layer2.0.downsample.0.weight",
+            "backbone.layer2.0.downsample.1.running_var",
+            "decoder.out5.0.weight",
+            "decoder.out2.weight",
+            "decoder.binarize.0.weight",
+            "decoder.binarize.3.bias",
+            "decoder.thresh.6.weight",
+        ] {
+            assert!(names.iter().any(|n| n == key), "{key} missing: {names:?}");
+        }
+    }
 }
