@@ -9,6 +9,7 @@
 //! output of `docmoco demo`: `run/`, `probe-*/`, `finetune-*/`, with `data/cls/` used for
 //! the map).
 
+mod detect;
 pub mod scatter;
 
 use std::fmt::Write as _;
@@ -22,6 +23,7 @@ use crate::tasks::embed::search::precision_at_k;
 use crate::tasks::embed::{embed_folder, EmbedConfig};
 use crate::tasks::init::Init;
 use crate::train::plot::{panel, read_metric, Series};
+use detect::{detect_section, is_detect};
 use scatter::{escape, scatter_svg};
 
 /// What to report on.
@@ -300,20 +302,20 @@ pub fn write_report(opts: &ReportOptions) -> Result<ReportSummary> {
         bail!("{}: no such run directory", root.display());
     }
     let mut runs: Vec<PathBuf> = Vec::new();
-    if is_pretrain(root) || is_classify(root) {
+    if is_pretrain(root) || is_classify(root) || is_detect(root) {
         runs.push(root.clone());
     } else {
         let mut subs: Vec<PathBuf> = std::fs::read_dir(root)
             .with_context(|| format!("reading {}", root.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir() && (is_pretrain(p) || is_classify(p)))
+            .filter(|p| p.is_dir() && (is_pretrain(p) || is_classify(p) || is_detect(p)))
             .collect();
         subs.sort_by_key(|p| (!is_pretrain(p), p.clone()));
         runs = subs;
     }
     if runs.is_empty() {
         bail!(
-            "{}: no pre-training run (metrics.csv + config.toml with [moco]) or classification run (metrics.json) in it or its sub-folders",
+            "{}: no pre-training run (metrics.csv + config.toml with [moco]), classification run (metrics.json) or detection run (detector.safetensors) in it or its sub-folders",
             root.display()
         );
     }
@@ -362,6 +364,11 @@ pre{background:#f6f6f6;padding:8px;font-size:12px}code{font-size:13px}.maps{disp
     for run in &runs {
         if !is_pretrain(run) && is_classify(run) {
             sections.push(classify_section(run, &mut html)?);
+        }
+    }
+    for run in &runs {
+        if is_detect(run) {
+            sections.push(detect_section(run, &mut html)?);
         }
     }
     html.push_str("</body></html>\n");
