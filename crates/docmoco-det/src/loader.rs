@@ -8,10 +8,9 @@
 //! channel, so at most `prefetch` batches wait in memory.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver};
 use docmoco_data::loader::order::{batches_per_epoch, epoch_order};
+use docmoco_data::loader::EpochIter;
 use docmoco_data::rng::view_rng;
 use rayon::prelude::*;
 
@@ -207,76 +206,25 @@ impl DetLoader {
                 len: n,
             });
         }
-        let (tx, rx) = bounded(self.prefetch);
         let order = epoch_order(self.dataset.len(), true, self.seed, epoch);
         let (ds, pool) = (Arc::clone(&self.dataset), Arc::clone(&self.pool));
         let (aug, lab, bs, seed) = (self.aug, self.labels, self.batch_size, self.seed);
-        let handle = std::thread::Builder::new()
-            .name("docmoco-det-loader".into())
-            .spawn(move || {
-                for b in start_batch..n {
-                    let idx = &order[b * bs..(b + 1) * bs];
-                    let batch = pool.install(|| make_batch(&ds, &aug, &lab, idx, seed, epoch));
-                    if tx.send(Ok(batch)).is_err() {
-                        return; // the consumer went away
-                    }
-                }
-            })
-            .map_err(|e| DetError::ThreadPool(e.to_string()))?;
-        Ok(DetEpochIter {
-            rx: Some(rx),
-            handle: Some(handle),
-            remaining: n - start_batch,
-        })
+        EpochIter::spawn(
+            "docmoco-det-loader",
+            start_batch..n,
+            self.prefetch,
+            move |b| {
+                let idx = &order[b * bs..(b + 1) * bs];
+                Ok(pool.install(|| make_batch(&ds, &aug, &lab, idx, seed, epoch)))
+            },
+        )
+        .map_err(|e| DetError::ThreadPool(e.to_string()))
     }
 }
 
-/// The batches of one epoch; dropping it stops the producer after its current batch.
-pub struct DetEpochIter {
-    rx: Option<Receiver<Result<DetBatch, DetError>>>,
-    handle: Option<JoinHandle<()>>,
-    remaining: usize,
-}
-
-impl Iterator for DetEpochIter {
-    type Item = Result<DetBatch, DetError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let rx = self.rx.as_ref()?;
-        match rx.recv() {
-            Ok(b) => {
-                self.remaining = self.remaining.saturating_sub(1);
-                Some(b)
-            }
-            Err(_) => {
-                // Producer finished or panicked: surface the panic rather than end early.
-                self.rx = None;
-                if let Some(h) = self.handle.take() {
-                    if let Err(payload) = h.join() {
-                        std::panic::resume_unwind(payload);
-                    }
-                }
-                None
-            }
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
-    }
-}
-
-impl ExactSizeIterator for DetEpochIter {}
-
-impl Drop for DetEpochIter {
-    fn drop(&mut self) {
-        // Close the channel first so a producer blocked on `send` wakes up and exits.
-        self.rx = None;
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
+/// The batches of one epoch (docmoco-data's prefetching producer); dropping it stops the
+/// producer after its current batch.
+pub type DetEpochIter = EpochIter<Result<DetBatch, DetError>>;
 
 #[cfg(test)]
 mod tests {

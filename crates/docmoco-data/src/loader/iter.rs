@@ -5,15 +5,48 @@
 //! batches `b+1 ..= b+prefetch` are prepared, and memory stays bounded. Dropping the
 //! iterator closes the channel, which stops the producer after its current batch.
 
+use std::ops::Range;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{bounded, Receiver};
 
 /// Batches of one epoch, from the requested start batch to the end.
 pub struct EpochIter<T> {
-    pub(crate) rx: Option<Receiver<T>>,
-    pub(crate) handle: Option<JoinHandle<()>>,
-    pub(crate) remaining: usize,
+    rx: Option<Receiver<T>>,
+    handle: Option<JoinHandle<()>>,
+    remaining: usize,
+}
+
+impl<T: Send + 'static> EpochIter<T> {
+    /// Runs `produce(b)` for every batch index `b` of `batches`, in order, on a background
+    /// thread named `name`, at most `prefetch` batches ahead of the consumer. Every loader
+    /// (pre-training views, detection crops) serves its epochs through this one producer.
+    pub fn spawn<F>(
+        name: &str,
+        batches: Range<usize>,
+        prefetch: usize,
+        mut produce: F,
+    ) -> std::io::Result<Self>
+    where
+        F: FnMut(usize) -> T + Send + 'static,
+    {
+        let (tx, rx) = bounded(prefetch);
+        let remaining = batches.len();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for b in batches {
+                    if tx.send(produce(b)).is_err() {
+                        return; // the consumer went away
+                    }
+                }
+            })?;
+        Ok(EpochIter {
+            rx: Some(rx),
+            handle: Some(handle),
+            remaining,
+        })
+    }
 }
 
 impl<T> Iterator for EpochIter<T> {

@@ -14,7 +14,6 @@ pub mod views;
 
 use std::sync::Arc;
 
-use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
 
 pub use batch::{Batch, TwoViewBatch};
@@ -222,7 +221,6 @@ impl<V: Views> Loader<V> {
                 len: n,
             });
         }
-        let (tx, rx) = bounded(self.config.prefetch);
         let order = self.epoch_order(epoch);
         let (cache, labels, views, pool) = (
             Arc::clone(&self.cache),
@@ -231,26 +229,18 @@ impl<V: Views> Loader<V> {
             Arc::clone(&self.pool),
         );
         let (bs, seed) = (self.config.batch_size, self.config.seed);
-        let handle = std::thread::Builder::new()
-            .name("docmoco-loader".into())
-            .spawn(move || {
+        EpochIter::spawn(
+            "docmoco-loader",
+            start_batch..n,
+            self.config.prefetch,
+            move |b| {
                 let labels = labels.as_deref().map(Vec::as_slice);
-                for b in start_batch..n {
-                    let lo = b * bs;
-                    let indices = &order[lo..(lo + bs).min(order.len())];
-                    let batch =
-                        pool.install(|| views.make_batch(&cache, labels, indices, seed, epoch));
-                    if tx.send(batch).is_err() {
-                        return; // the consumer went away
-                    }
-                }
-            })
-            .map_err(|e| DataError::ThreadPool(e.to_string()))?;
-        Ok(EpochIter {
-            rx: Some(rx),
-            handle: Some(handle),
-            remaining: n - start_batch,
-        })
+                let lo = b * bs;
+                let indices = &order[lo..(lo + bs).min(order.len())];
+                pool.install(|| views.make_batch(&cache, labels, indices, seed, epoch))
+            },
+        )
+        .map_err(|e| DataError::ThreadPool(e.to_string()))
     }
 }
 
