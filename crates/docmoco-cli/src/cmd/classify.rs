@@ -4,16 +4,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use docmoco::model::ResNetArch;
+
+use super::arch::ArchArgs;
 use docmoco::optim::LrSchedule;
 use docmoco::tasks::classify::config::OptimizerKind;
 use docmoco::tasks::classify::{
     compare, finetune, linear_probe, predict, ClassifyConfig, ClassifyOptions, CompareConfig, Mode,
     Resize,
 };
-use docmoco::tasks::init::{resolve_arch, tiny_backbone, ArchOverrides, Init};
+use docmoco::tasks::init::{resolve_arch, tiny_backbone, Init};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ResizeArg {
@@ -48,15 +49,8 @@ pub struct CommonArgs {
     /// How a page becomes a square: squash (default) or pad (keep aspect, white margins).
     #[arg(long, value_enum)]
     pub resize: Option<ResizeArg>,
-    /// Backbone depth (default: from the init — the MoCo run's config or the weights' shapes).
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Width multiplier (default: from the init; 0.25 for random without a MoCo run).
-    #[arg(long)]
-    pub width_mult: Option<f64>,
-    /// 3x3 stride-1 stem without max-pool (default: from the init).
-    #[arg(long)]
-    pub small_stem: Option<bool>,
+    #[command(flatten)]
+    pub shape: ArchArgs,
     /// Training epochs (probe default 100, fine-tune default 20).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -118,20 +112,6 @@ pub struct FinetuneFlags {
     /// No training augmentation at all.
     #[arg(long)]
     pub no_augment: bool,
-}
-
-pub(super) fn parse_arch(name: &str) -> Result<ResNetArch> {
-    ResNetArch::parse(name).with_context(|| {
-        format!("invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)")
-    })
-}
-
-fn overrides(c: &CommonArgs) -> Result<ArchOverrides> {
-    Ok(ArchOverrides {
-        arch: c.arch.as_deref().map(parse_arch).transpose()?,
-        width_mult: c.width_mult,
-        small_stem: c.small_stem,
-    })
 }
 
 /// Applies the common flags to a preset.
@@ -274,7 +254,7 @@ pub struct LinearProbeArgs {
 
 fn build_config(mode: Mode, init: &str, c: &CommonArgs) -> Result<ClassifyConfig> {
     let parsed: Init = init.parse()?;
-    let arch = resolve_arch(&parsed, &overrides(c)?, &tiny_backbone())?;
+    let arch = resolve_arch(&parsed, &c.shape.overrides()?, &tiny_backbone())?;
     let mut cfg = match mode {
         Mode::Probe => ClassifyConfig::probe(init, arch),
         Mode::Finetune => ClassifyConfig::finetune(init, arch),
@@ -414,7 +394,7 @@ pub fn run_compare(a: CompareArgs) -> Result<()> {
         modes,
         probe,
         finetune: ft,
-        overrides: overrides(&a.common)?,
+        overrides: a.common.shape.overrides()?,
     };
     let table = compare(&cfg, &options(&a.common, &a.out))?;
     println!("{}", table.markdown());

@@ -16,7 +16,8 @@ use docmoco_data::sources::{file_kind, probe_file};
 use docmoco_data::{scan_pages, PageRef};
 use docmoco_det::{draw_detections, evaluate_dirs, write_detections, DetMetrics};
 
-use super::classify::{parse_arch, OptimizerArg};
+use super::arch::ArchArgs;
+use super::classify::OptimizerArg;
 
 /// Flags of a detection training run; each replaces one field of the preset.
 #[derive(Args, Debug, Clone, Default)]
@@ -61,15 +62,8 @@ pub struct DetTrainArgs {
     /// FPN width (256 in the paper) [default: 64].
     #[arg(long)]
     pub inner_channels: Option<usize>,
-    /// Backbone depth (default: from the init).
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Width multiplier (default: from the init; 0.25 for random without a MoCo run).
-    #[arg(long)]
-    pub width_mult: Option<f64>,
-    /// 3x3 stride-1 stem without max-pool (default: from the init).
-    #[arg(long)]
-    pub small_stem: Option<bool>,
+    #[command(flatten)]
+    pub shape: ArchArgs,
     /// Random seed (random weights, head init, crops).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -130,12 +124,7 @@ fn build_config(init: &Init, a: &DetTrainArgs) -> Result<DetectConfig> {
             c
         }
         None => {
-            let overrides = ArchOverrides {
-                arch: a.arch.as_deref().map(parse_arch).transpose()?,
-                width_mult: a.width_mult,
-                small_stem: a.small_stem,
-            };
-            let arch = resolve_arch(init, &overrides, &tiny_backbone())?;
+            let arch = resolve_arch(init, &a.shape.overrides()?, &tiny_backbone())?;
             DetectConfig::dbnet(&init.to_string(), arch)
         }
     };

@@ -1,5 +1,6 @@
 //! Sub-commands. Each file turns its arguments into a library configuration and calls it.
 
+mod arch;
 mod bench;
 mod check_data;
 mod classify;

@@ -140,7 +140,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn check(ok: bool, field: &str, message: impl Into<String>) -> Result<(), ConfigError> {
+/// `Ok` when `ok`, else the error naming `field` (shared by every task's `validate`).
+pub(crate) fn check(ok: bool, field: &str, message: impl Into<String>) -> Result<(), ConfigError> {
     if ok {
         Ok(())
     } else {

@@ -24,7 +24,7 @@ use docmoco_det::{DetAugmentConfig, LabelConfig, PostprocessConfig};
 
 use super::loss::DbLossConfig;
 use crate::optim::{LrSchedule, OptimizerKind};
-use crate::tasks::classify::config::ConfigError;
+use crate::tasks::classify::config::{check, ConfigError};
 use crate::train::config::BackboneParams;
 
 /// Neck and head widths.
@@ -93,17 +93,6 @@ pub struct DetectConfig {
     pub train: DetTrainParams,
     pub infer: InferParams,
     pub post: PostprocessConfig,
-}
-
-fn check(ok: bool, field: &str, message: impl Into<String>) -> Result<(), ConfigError> {
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError {
-            field: field.into(),
-            message: message.into(),
-        })
-    }
 }
 
 impl DetectConfig {
