@@ -1,5 +1,6 @@
 //! Networks: ResNet backbones, projection heads, the encoder that joins them, and weight I/O.
 
+pub mod backbone;
 pub mod batch_norm;
 pub mod encoder;
 pub mod heads;
