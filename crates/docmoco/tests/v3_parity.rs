@@ -1,0 +1,108 @@
+//! MoCo v3 against PyTorch: every number defined by moco-v3's builder.py (loss), main_moco.py
+//! (momentum and lr schedules), optimizer.py (LARS), `torch.optim.AdamW` and the ViT of
+//! vits.py is reproduced from the fixtures written by `tools/make_v3_fixtures.py`.
+
+mod common;
+
+use burn::module::{Module, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use common::{assert_close, fixture_path, load, to_vec};
+use docmoco::optim::schedule::step_cosine;
+use docmoco::optim::{AdamW, AdamWParams, Lars, LarsParams};
+use docmoco::ssl::moco_v3::{momentum_at, symmetric_loss};
+
+const RTOL: f32 = 1e-5;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+/// float64 vectors (the schedule fixtures), which `common::load` does not read.
+fn f64s(file: &str, name: &str) -> Vec<f64> {
+    let bytes = std::fs::read(fixture_path(file)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let v = st.tensor(name).unwrap();
+    assert_eq!(v.dtype(), safetensors::Dtype::F64);
+    v.data()
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+#[test]
+fn symmetric_loss_and_gradient_match_torch() {
+    let dev = device().autodiff();
+    let fx = load("v3_loss.safetensors");
+    let q1 = fx.tensor::<2>("q1", &dev).require_grad();
+    let q2 = fx.tensor::<2>("q2", &dev).require_grad();
+    let loss = symmetric_loss(
+        q1.clone(),
+        q2.clone(),
+        fx.tensor::<2>("k1", &dev),
+        fx.tensor::<2>("k2", &dev),
+        fx.scalar("t"),
+    );
+    assert_close("loss", &to_vec(loss.clone()), &fx.vec("loss"), RTOL, 1e-6);
+    let grads = loss.backward();
+    let g1 = q1.grad(&grads).unwrap();
+    let g2 = q2.grad(&grads).unwrap();
+    assert_close("grad_q1", &to_vec(g1), &fx.vec("grad_q1"), 1e-4, 1e-6);
+    assert_close("grad_q2", &to_vec(g2), &fx.vec("grad_q2"), 1e-4, 1e-6);
+}
+
+#[test]
+fn momentum_and_lr_schedules_match_reference() {
+    let file = "v3_momentum.safetensors";
+    let epochs = f64s(file, "epoch");
+    for ((e, m), lr) in epochs.iter().zip(f64s(file, "m")).zip(f64s(file, "lr")) {
+        let ours = momentum_at(0.99, *e, 10);
+        assert!((ours - m).abs() < 1e-12, "m at epoch {e}: {ours} vs {m}");
+        let ours = step_cosine(0.6, *e, 2.0, 10);
+        assert!((ours - lr).abs() < 1e-12, "lr at epoch {e}: {ours} vs {lr}");
+    }
+}
+
+/// A weight matrix and a bias: LARS treats them differently (rank > 1 vs rank 1).
+#[derive(Module, Debug)]
+struct Wb {
+    w: Param<Tensor<2>>,
+    b: Param<Tensor<1>>,
+}
+
+fn two_steps(file: &str, mut step: impl FnMut(Wb, GradientsParams) -> Wb) {
+    let dev = device().autodiff();
+    let fx = load(file);
+    let mut m = Wb {
+        w: Param::from_tensor(fx.tensor::<2>("w0", &dev)),
+        b: Param::from_tensor(fx.tensor::<1>("b0", &dev)),
+    };
+    for i in 1..=2 {
+        let mut grads = GradientsParams::new();
+        grads.register(m.w.id, fx.tensor::<2>(&format!("gw{i}"), &dev));
+        grads.register(m.b.id, fx.tensor::<1>(&format!("gb{i}"), &dev));
+        m = step(m, grads);
+        let (w, b) = (format!("w{i}"), format!("b{i}"));
+        assert_close(&w, &to_vec(m.w.val()), &fx.vec(&w), RTOL, 1e-7);
+        assert_close(&b, &to_vec(m.b.val()), &fx.vec(&b), RTOL, 1e-7);
+    }
+}
+
+#[test]
+fn lars_two_steps_match_reference() {
+    let mut lars = Lars::new(LarsParams {
+        weight_decay: 0.01,
+        momentum: 0.9,
+        trust_coefficient: 0.001,
+    });
+    two_steps("v3_lars.safetensors", |m, g| lars.step(m, g, 0.5));
+}
+
+#[test]
+fn adamw_two_steps_match_torch() {
+    let mut adamw = AdamW::new(AdamWParams {
+        weight_decay: 0.1,
+        ..Default::default()
+    });
+    two_steps("v3_adamw.safetensors", |m, g| adamw.step(m, g, 0.01));
+}
