@@ -22,6 +22,16 @@ v3_lars.safetensors
     LARS of moco-v3 optimizer.py (lr 0.5, wd 0.01, momentum 0.9, trust 0.001):
     `w0` [5,6] (rank 2: wd + trust ratio) and `b0` [6] (rank 1: plain momentum), grads
     `gw1,gw2,gb1,gb2` -> `w1,w2,b1,b2`.
+v3_vit.safetensors
+    A ViT written here from the paper / timm semantics (pre-norm blocks, LayerNorm eps 1e-6,
+    qkv Linear, MLP ratio 4 with exact GELU, class token, fixed 2-D sin-cos position
+    embedding as moco-v3 build_2d_sincos_position_embedding, final LayerNorm, class-token
+    output): image 32, patch 8, depth 2, dim 48, 4 heads. Weights under `model.` with timm
+    names (`blocks.0.attn.qkv.weight` [144,48], torch layout [out,in]); LayerNorm affine
+    params and biases randomised so that every term is exercised. `x` [2,3,32,32],
+    `tokens` [2,17,48] (after the final norm), `feat` [2,48] (class token),
+    `r` [2,48] and the gradients of sum(feat*r): `grad_qkv0` (block 0 qkv weight),
+    `grad_patch` (patch projection weight), `grad_cls`.
 v3_adamw.safetensors
     torch.optim.AdamW(lr=0.01, weight_decay=0.1, betas (0.9,0.999), eps 1e-8), same
     layout: `w0`,`b0`,`gw1`,`gw2`,`gb1`,`gb2` -> `w1`,`w2`,`b1`,`b2`.
@@ -122,9 +132,91 @@ def fixture_optimizers():
     two_steps("v3_adamw.safetensors", adamw)
 
 
+def sincos_2d(h, w, dim, temperature=10000.0):
+    # meshgrid with matrix indexing over (w, h), as moco-v3 does: token m gets (m // h, m % h)
+    gw, gh = torch.meshgrid(torch.arange(w, dtype=torch.float32),
+                            torch.arange(h, dtype=torch.float32), indexing="ij")
+    quarter = dim // 4
+    omega = 1.0 / temperature ** (torch.arange(quarter, dtype=torch.float32) / quarter)
+    ow = gw.flatten()[:, None] * omega[None, :]
+    oh = gh.flatten()[:, None] * omega[None, :]
+    emb = torch.cat([ow.sin(), ow.cos(), oh.sin(), oh.cos()], dim=1)
+    return torch.cat([torch.zeros(1, dim), emb], dim=0)[None]
+
+
+class Block(torch.nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        nn = torch.nn
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = nn.Module()
+        self.attn.qkv = nn.Linear(dim, 3 * dim)
+        self.attn.proj = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = nn.Module()
+        self.mlp.fc1 = nn.Linear(dim, 4 * dim)
+        self.mlp.fc2 = nn.Linear(4 * dim, dim)
+
+    def attention(self, x):
+        b, n, c = x.shape
+        hd = c // self.heads
+        qkv = self.attn.qkv(x).reshape(b, n, 3, self.heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = (q @ k.transpose(-2, -1) * hd ** -0.5).softmax(dim=-1)
+        return self.attn.proj((a @ v).transpose(1, 2).reshape(b, n, c))
+
+    def forward(self, x):
+        x = x + self.attention(self.norm1(x))
+        return x + self.mlp.fc2(F.gelu(self.mlp.fc1(self.norm2(x))))
+
+
+class ViT(torch.nn.Module):
+    def __init__(self, image=32, patch=8, dim=48, depth=2, heads=4):
+        super().__init__()
+        nn = torch.nn
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        g = image // patch
+        self.pos_embed = nn.Parameter(sincos_2d(g, g, dim), requires_grad=False)
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def tokens(self, x):
+        x = self.patch_embed.proj(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x)
+        return self.norm(x)
+
+
+def fixture_vit():
+    torch.manual_seed(0)
+    model = ViT()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name == "pos_embed":
+                continue
+            if name.endswith("bias") or "norm" in name or name == "cls_token":
+                p.copy_(torch.randn_like(p) * 0.1 + (1.0 if "norm" in name and name.endswith("weight") else 0.0))
+    x = torch.randn(2, 3, 32, 32)
+    tokens = model.tokens(x)
+    feat = tokens[:, 0]
+    r = torch.randn(2, 48)
+    (feat * r).sum().backward()
+    out = {f"model.{k}": v for k, v in model.state_dict().items()}
+    out.update(x=x, tokens=tokens, feat=feat, r=r,
+               grad_qkv0=model.blocks[0].attn.qkv.weight.grad,
+               grad_patch=model.patch_embed.proj.weight.grad,
+               grad_cls=model.cls_token.grad)
+    save("v3_vit.safetensors", out)
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     os.makedirs(OUT_DIR, exist_ok=True)
     fixture_loss()
     fixture_momentum()
     fixture_optimizers()
+    fixture_vit()

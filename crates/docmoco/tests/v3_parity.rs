@@ -106,3 +106,82 @@ fn adamw_two_steps_match_torch() {
     });
     two_steps("v3_adamw.safetensors", |m, g| adamw.step(m, g, 0.01));
 }
+
+/// The fixture's ViT: image 32, patch 8, depth 2, dim 48, 4 heads, weights from PyTorch.
+fn fixture_vit(dev: &Device) -> (docmoco::model::Vit, common::Fixture) {
+    use docmoco::model::params::map_named;
+    use docmoco::model::VitConfig;
+    let fx = load("v3_vit.safetensors");
+    let vit = VitConfig::new(48, 2, 4)
+        .with_image_size(32)
+        .with_patch_size(8)
+        .init(dev);
+    let mut loaded = 0;
+    let vit = map_named(vit, None, |p| {
+        let key = format!(
+            "model.{}",
+            p.path
+                .replace(".gamma", ".weight")
+                .replace(".beta", ".bias")
+        );
+        let (data, shape) = fx.tensors.get(&key).unwrap_or_else(|| panic!("{key}"));
+        loaded += 1;
+        let t = Tensor::<1>::from_floats(data.as_slice(), &p.value.device());
+        // torch Linear weights are [out, in]; burn's are [in, out].
+        Some(if p.rank == 2 {
+            t.reshape([shape[0], shape[1]])
+                .transpose()
+                .reshape([data.len()])
+        } else {
+            t
+        })
+    });
+    assert_eq!(
+        loaded,
+        fx.tensors
+            .keys()
+            .filter(|k| k.starts_with("model."))
+            .count()
+    );
+    (vit, fx)
+}
+
+#[test]
+fn vit_forward_matches_torch() {
+    let dev = device();
+    let (vit, fx) = fixture_vit(&dev);
+    // The fixed position embedding is ours (not loaded over): compare it too.
+    let ours = docmoco::model::vit::sincos_position_embedding(4, 4, 48, 10000.0);
+    assert_close("pos_embed", &ours, &fx.vec("model.pos_embed"), RTOL, 1e-6);
+    let x = fx.tensor::<4>("x", &dev);
+    let tokens = to_vec(vit.forward_tokens(x.clone()));
+    assert_close("tokens", &tokens, &fx.vec("tokens"), 1e-4, 1e-5);
+    let feat = to_vec(vit.forward_features(x));
+    assert_close("feat", &feat, &fx.vec("feat"), 1e-4, 1e-5);
+}
+
+#[test]
+fn vit_gradients_match_torch() {
+    let dev = device().autodiff();
+    let (vit, fx) = fixture_vit(&dev);
+    let feat = vit.forward_features(fx.tensor::<4>("x", &dev));
+    let grads = (feat * fx.tensor::<2>("r", &dev)).sum().backward();
+    let qkv = vit.blocks[0].attn.qkv.weight.val().grad(&grads).unwrap();
+    assert_close(
+        "grad_qkv0",
+        &to_vec(qkv.transpose()),
+        &fx.vec("grad_qkv0"),
+        1e-3,
+        1e-5,
+    );
+    let patch = vit.patch_embed.proj.weight.val().grad(&grads).unwrap();
+    assert_close(
+        "grad_patch",
+        &to_vec(patch),
+        &fx.vec("grad_patch"),
+        1e-3,
+        1e-5,
+    );
+    let cls = vit.cls_token.val().grad(&grads).unwrap();
+    assert_close("grad_cls", &to_vec(cls), &fx.vec("grad_cls"), 1e-3, 1e-5);
+}

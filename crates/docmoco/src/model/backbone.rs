@@ -8,23 +8,27 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::resnet::{ResNet, ResNetConfig};
+use super::vit::{Vit, VitConfig};
 
 /// Which backbone to build.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum BackboneConfig {
     ResNet(ResNetConfig),
+    Vit(VitConfig),
 }
 
 /// A ResNet or a ViT, both ending in a feature vector per image.
 #[derive(Module, Debug)]
 pub enum Backbone {
     ResNet(ResNet),
+    Vit(Vit),
 }
 
 impl BackboneConfig {
     pub fn init(&self, device: &Device) -> Backbone {
         match self {
             BackboneConfig::ResNet(c) => Backbone::ResNet(c.init(device)),
+            BackboneConfig::Vit(c) => Backbone::Vit(c.init(device)),
         }
     }
 
@@ -32,6 +36,7 @@ impl BackboneConfig {
     pub fn feature_dim(&self) -> usize {
         match self {
             BackboneConfig::ResNet(c) => c.feature_dim(),
+            BackboneConfig::Vit(c) => c.feature_dim(),
         }
     }
 
@@ -48,6 +53,7 @@ impl Backbone {
     pub fn forward_features(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             Backbone::ResNet(m) => m.forward_features(x),
+            Backbone::Vit(m) => m.forward_features(x),
         }
     }
 }
