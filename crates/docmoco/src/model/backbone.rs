@@ -18,6 +18,9 @@ pub enum BackboneConfig {
 }
 
 /// A ResNet or a ViT, both ending in a feature vector per image.
+// A handful of these exist per run (query and momentum encoders), so the variants' size
+// difference costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     ResNet(ResNet),

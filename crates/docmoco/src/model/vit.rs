@@ -215,11 +215,7 @@ impl Attention {
             .forward(x)
             .reshape([b, n, 3, self.heads, hd])
             .permute([2, 0, 3, 1, 4]); // 3 x B x H x N x hd
-        let part = |i: usize| {
-            qkv.clone()
-                .slice([i..i + 1])
-                .reshape([b, self.heads, n, hd])
-        };
+        let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, self.heads, n, hd]);
         let (q, k, v) = (part(0), part(1), part(2));
         let attn = softmax(
             q.matmul(k.swap_dims(2, 3))

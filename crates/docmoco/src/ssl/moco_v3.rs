@@ -295,8 +295,8 @@ impl MocoV3 {
             let mut start = 0;
             while start < n {
                 let end = (start + chunk).min(n);
-                let xc = Tensor::from_inner(x.clone().slice([start..end]));
-                let gc = Tensor::from_inner(g.clone().slice([start..end]));
+                let xc = Tensor::from_inner(x.clone().narrow(0, start, end - start));
+                let gc = Tensor::from_inner(g.clone().narrow(0, start, end - start));
                 let hc = self.query.encoder.backbone.forward_features(xc);
                 let surrogate = (hc * gc).sum();
                 let grads = GradientsParams::from_grads(surrogate.backward(), &self.query);

@@ -26,6 +26,9 @@ use crate::optim::adamw::AdamState;
 use crate::optim::{AdamW, Lars};
 use crate::ssl::moco_v3::{momentum_at, momentum_encoder_from, MocoV3};
 
+/// One `state.safetensors` entry: name, shape, flattened values.
+type Entry = (String, Vec<usize>, Tensor<1>);
+
 /// LARS or AdamW with its per-path state.
 pub enum V3Optim {
     Lars(Lars),
@@ -54,7 +57,7 @@ impl V3Optim {
 
     /// Tensors for `state.safetensors` (`lars.<path>`, `adamw_m.<path>`, `adamw_v.<path>`)
     /// and AdamW's step counts for `state.json`.
-    fn entries(&self) -> (Vec<(String, Vec<usize>, Tensor<1>)>, BTreeMap<String, u64>) {
+    fn entries(&self) -> (Vec<Entry>, BTreeMap<String, u64>) {
         let entry = |prefix: &str, path: &str, t: &Tensor<1>| {
             (format!("{prefix}.{path}"), vec![t.dims()[0]], t.clone())
         };
