@@ -128,3 +128,24 @@ fn v3_resnet_lars_pretrains_and_resumes_exactly() {
         data.to_str().unwrap(),
     );
 }
+
+#[test]
+fn a_vit_arch_without_v3_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = docmoco(&[
+        "pretrain",
+        "--preset",
+        "moco-v2-tiny",
+        "--arch",
+        "vit_tiny",
+        "--data",
+        tmp.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("--arch") && e.contains("moco-v3-vit"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
