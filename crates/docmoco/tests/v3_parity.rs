@@ -47,8 +47,8 @@ fn symmetric_loss_and_gradient_match_torch() {
     let grads = loss.backward();
     let g1 = q1.grad(&grads).unwrap();
     let g2 = q2.grad(&grads).unwrap();
-    assert_close("grad_q1", &to_vec(g1), &fx.vec("grad_q1"), 1e-4, 1e-6);
-    assert_close("grad_q2", &to_vec(g2), &fx.vec("grad_q2"), 1e-4, 1e-6);
+    assert_close("grad_q1", &to_vec(g1), &fx.vec("grad_q1"), RTOL, 1e-7);
+    assert_close("grad_q2", &to_vec(g2), &fx.vec("grad_q2"), RTOL, 1e-7);
 }
 
 #[test]
@@ -155,9 +155,9 @@ fn vit_forward_matches_torch() {
     assert_close("pos_embed", &ours, &fx.vec("model.pos_embed"), RTOL, 1e-6);
     let x = fx.tensor::<4>("x", &dev);
     let tokens = to_vec(vit.forward_tokens(x.clone()));
-    assert_close("tokens", &tokens, &fx.vec("tokens"), 1e-4, 1e-5);
+    assert_close("tokens", &tokens, &fx.vec("tokens"), RTOL, 1e-6);
     let feat = to_vec(vit.forward_features(x));
-    assert_close("feat", &feat, &fx.vec("feat"), 1e-4, 1e-5);
+    assert_close("feat", &feat, &fx.vec("feat"), RTOL, 1e-6);
 }
 
 #[test]
@@ -171,17 +171,17 @@ fn vit_gradients_match_torch() {
         "grad_qkv0",
         &to_vec(qkv.transpose()),
         &fx.vec("grad_qkv0"),
-        1e-3,
-        1e-5,
+        RTOL,
+        1e-6,
     );
     let patch = vit.patch_embed.proj.weight.val().grad(&grads).unwrap();
     assert_close(
         "grad_patch",
         &to_vec(patch),
         &fx.vec("grad_patch"),
-        1e-3,
-        1e-5,
+        RTOL,
+        1e-6,
     );
     let cls = vit.cls_token.val().grad(&grads).unwrap();
-    assert_close("grad_cls", &to_vec(cls), &fx.vec("grad_cls"), 1e-3, 1e-5);
+    assert_close("grad_cls", &to_vec(cls), &fx.vec("grad_cls"), RTOL, 1e-6);
 }
