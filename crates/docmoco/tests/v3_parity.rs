@@ -185,3 +185,16 @@ fn vit_gradients_match_torch() {
     let cls = vit.cls_token.val().grad(&grads).unwrap();
     assert_close("grad_cls", &to_vec(cls), &fx.vec("grad_cls"), RTOL, 1e-6);
 }
+
+/// burn's own AdamW, given PyTorch's hyper-parameters (its defaults differ: ε = 1e-5 and
+/// wd = 1e-4 against 1e-8 and 1e-2), computes the same update: docmoco's `AdamW` exists for
+/// its path-keyed, checkpointable state, not for different numbers.
+#[test]
+fn burn_adamw_with_torch_hyper_parameters_matches_too() {
+    use burn::optim::AdamWConfig;
+    let mut adamw = AdamWConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.1)
+        .init();
+    two_steps("v3_adamw.safetensors", |m, g| adamw.step(0.01, m, g));
+}

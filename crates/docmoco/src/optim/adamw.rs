@@ -2,10 +2,11 @@
 //! optimiser.
 //!
 //! `θ ← θ(1 − lr·wd)`; `m ← β₁m + (1−β₁)g`; `v ← β₂v + (1−β₂)g²`;
-//! `θ ← θ − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`. burn's AdamW divides `m̂` by `√v̂ + ε`, the
-//! same algebra but a different rounding of ε, and its defaults (ε = 1e-5, wd = 1e-4) are not
-//! PyTorch's. Written here so the moments are keyed by parameter path (checkpointable, exact
-//! resume) and match the reference in the parity tests. As in the reference
+//! `θ ← θ − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`. burn's AdamW computes the same update when
+//! given PyTorch's hyper-parameters (its defaults, ε = 1e-5 and wd = 1e-4, are not; both are
+//! checked in the parity tests), but keys its moments by `ParamId`, which is not stable across
+//! runs: written here so the moments are keyed by parameter path and a resumed run continues
+//! exactly. As in the reference
 //! (`torch.optim.AdamW(model.parameters(), ...)`), weight decay applies to every parameter.
 
 use std::collections::BTreeMap;
