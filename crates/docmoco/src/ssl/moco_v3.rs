@@ -88,6 +88,19 @@ pub fn symmetric_loss(
     contrastive_loss(q1, k2, temperature) + contrastive_loss(q2, k1, temperature)
 }
 
+/// Fraction of queries whose own key (the diagonal) scores highest among the batch's keys:
+/// the pretext task's top-1 accuracy, as `instance_accuracy` is for v1/v2.
+///
+/// # Shapes
+/// - q, k: `[N, C]` (not normalised, no graph needed)
+pub fn in_batch_accuracy(q: Tensor<2>, k: Tensor<2>) -> f64 {
+    let [n, _] = q.dims();
+    let logits = l2_normalize(q).matmul(l2_normalize(k).transpose()); // NxN
+    let diag = (logits.clone() * Tensor::<2>::eye(n, &logits.device())).sum_dim(1);
+    let hits = diag.greater_equal(logits.max_dim(1)).float().sum();
+    hits.into_scalar::<f32>() as f64 / n as f64
+}
+
 /// The heads of a v3 model for `backbone` (`_build_projector_and_predictor_mlps`).
 pub fn v3_heads(backbone: &BackboneConfig, params: &MocoV3Params) -> (HeadSpec, HeadSpec) {
     let hidden = backbone.feature_dim();
@@ -178,6 +191,8 @@ pub struct MocoV3 {
 /// What one step computed.
 pub struct V3Step {
     pub loss: f64,
+    /// Mean in-batch top-1 accuracy of both directions (q1→k2, q2→k1).
+    pub instance_accuracy: f64,
     /// Gradients of the loss for every trained parameter of [`MocoV3::query`].
     pub grads: GradientsParams,
 }
@@ -226,17 +241,36 @@ impl MocoV3 {
     /// # Shapes
     /// - `x1`, `x2` `[N, 3, H, W]` on the plain device (moved to the training device here).
     pub fn forward(&mut self, x1: Tensor<4>, x2: Tensor<4>, m: f64) -> Tensor<1> {
+        self.forward_with_accuracy(x1, x2, m).0
+    }
+
+    fn forward_with_accuracy(&mut self, x1: Tensor<4>, x2: Tensor<4>, m: f64) -> (Tensor<1>, f64) {
         self.update_momentum_encoder(m);
         let (k1, k2) = self.keys(x1.clone(), x2.clone());
         let q1 = self.query.forward(Tensor::from_inner(x1));
         let q2 = self.query.forward(Tensor::from_inner(x2));
-        symmetric_loss(
+        self.loss_and_accuracy(q1, q2, k1, k2)
+    }
+
+    /// The symmetric loss (with graph) and the in-batch accuracy; `k1`, `k2` on the plain device.
+    fn loss_and_accuracy(
+        &self,
+        q1: Tensor<2>,
+        q2: Tensor<2>,
+        k1: Tensor<2>,
+        k2: Tensor<2>,
+    ) -> (Tensor<1>, f64) {
+        let accuracy = 0.5
+            * (in_batch_accuracy(q1.clone().inner(), k2.clone())
+                + in_batch_accuracy(q2.clone().inner(), k1.clone()));
+        let loss = symmetric_loss(
             q1,
             q2,
             Tensor::from_inner(k1),
             Tensor::from_inner(k2),
             self.params.temperature,
-        )
+        );
+        (loss, accuracy)
     }
 
     /// One step's loss and gradients, with the query backbone back-propagated
@@ -255,10 +289,14 @@ impl MocoV3 {
         let n = x1.dims()[0];
         let chunk = self.params.query_chunk;
         if chunk == 0 || chunk >= n {
-            let loss = self.forward(x1, x2, m);
+            let (loss, instance_accuracy) = self.forward_with_accuracy(x1, x2, m);
             let value = loss.clone().inner().into_scalar::<f32>() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &self.query);
-            return V3Step { loss: value, grads };
+            return V3Step {
+                loss: value,
+                instance_accuracy,
+                grads,
+            };
         }
 
         self.update_momentum_encoder(m);
@@ -276,13 +314,7 @@ impl MocoV3 {
             .query
             .predictor
             .forward(self.query.encoder.projector.forward(h2.clone()));
-        let loss = symmetric_loss(
-            q1,
-            q2,
-            Tensor::from_inner(k1),
-            Tensor::from_inner(k2),
-            self.params.temperature,
-        );
+        let (loss, instance_accuracy) = self.loss_and_accuracy(q1, q2, k1, k2);
         let value = loss.clone().inner().into_scalar::<f32>() as f64;
         let grads = loss.backward();
         let g1 = h1.grad(&grads).map(|g| g.inner());
@@ -306,6 +338,7 @@ impl MocoV3 {
         }
         V3Step {
             loss: value,
+            instance_accuracy,
             grads: acc.grads(),
         }
     }
@@ -345,12 +378,19 @@ mod tests {
         let q = Tensor::<2>::eye(4, &dev).mul_scalar(3.0);
         let low = contrastive_loss(q.clone(), q.clone(), 0.2).into_scalar::<f32>();
         let k = Tensor::<2>::ones([4, 4], &dev); // every key equal: chance level
-        let chance = contrastive_loss(q, k, 0.2).into_scalar::<f32>();
+        let chance = contrastive_loss(q.clone(), k, 0.2).into_scalar::<f32>();
         assert!(
             (chance as f64 - 2.0 * 0.2 * 4f64.ln()).abs() < 1e-5,
             "{chance}"
         );
         assert!(low < 0.05, "{low}");
+        // Orthogonal keys are each found by their own query; shifted by one row, none is.
+        assert_eq!(in_batch_accuracy(q.clone(), q.clone()), 1.0);
+        let shifted = Tensor::cat(
+            vec![q.clone().narrow(0, 1, 3), q.clone().narrow(0, 0, 1)],
+            0,
+        );
+        assert_eq!(in_batch_accuracy(q.clone(), shifted), 0.0);
     }
 
     #[test]
@@ -447,6 +487,7 @@ mod tests {
         let full = moco.forward_backward(x1.clone(), x2.clone(), 1.0);
         moco.params.query_chunk = 4; // chunks of 4 and 2
         let chunked = moco.forward_backward(x1, x2, 1.0);
+        assert_eq!(full.instance_accuracy, chunked.instance_accuracy);
         assert!(
             (full.loss - chunked.loss).abs() < 1e-5 * full.loss,
             "{} vs {}",

@@ -292,14 +292,14 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
             epoch_loss.0 += loss;
             epoch_loss.1 += 1;
             let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.step(pos.step, epoch, loss, f64::NAN, lr, rate);
+            progress.step(pos.step, epoch, loss, step.instance_accuracy, lr, rate);
             if pos.step.is_multiple_of(cfg.train.log_every.max(1)) {
                 metrics.write(&MetricRow {
                     kind: "step",
                     epoch,
                     step: pos.step,
                     loss,
-                    instance_acc: f64::NAN,
+                    instance_acc: step.instance_accuracy,
                     lr,
                     img_per_s: rate,
                     knn_acc: None,
