@@ -130,22 +130,39 @@ fn v3_resnet_lars_pretrains_and_resumes_exactly() {
 }
 
 #[test]
-fn a_vit_arch_without_v3_is_refused_by_name() {
+fn v3_flags_that_do_not_fit_the_run_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = docmoco(&[
-        "pretrain",
-        "--preset",
-        "moco-v2-tiny",
-        "--arch",
-        "vit_tiny",
-        "--data",
-        tmp.path().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let e = stderr(&o);
-    assert!(e.contains("--arch") && e.contains("moco-v3-vit"), "{e}");
-    assert!(!e.contains("panicked"), "{e}");
+    let (data, out) = (tmp.path().to_str().unwrap(), out.to_str().unwrap());
+    for (flags, expected) in [
+        (
+            &["--preset", "moco-v2-tiny", "--arch", "vit_tiny"][..],
+            "moco-v3-vit",
+        ),
+        (
+            &["--preset", "moco-v3-resnet", "--query-chunk", "8"][..],
+            "v3.moco.query_chunk",
+        ),
+        (
+            &["--preset", "moco-v2-tiny", "--query-chunk", "8"][..],
+            "--query-chunk",
+        ),
+        (
+            &[
+                "--preset",
+                "moco-v3-resnet",
+                "--stop-grad-patch-embed",
+                "true",
+            ][..],
+            "--stop-grad-patch-embed",
+        ),
+    ] {
+        let mut args = vec!["pretrain", "--data", data, "--out", out];
+        args.extend(flags);
+        let o = docmoco(&args);
+        assert!(!o.status.success(), "{flags:?} accepted");
+        let e = stderr(&o);
+        assert!(e.contains(expected), "{flags:?}: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
 }

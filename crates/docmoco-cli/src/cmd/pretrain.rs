@@ -56,6 +56,13 @@ pub struct PretrainArgs {
     /// BatchNorm sub-batches for shuffle-BN on one device.
     #[arg(long)]
     pub bn_splits: Option<usize>,
+    /// MoCo v3 ViT: freeze the random patch projection (true/false).
+    #[arg(long)]
+    pub stop_grad_patch_embed: Option<bool>,
+    /// MoCo v3 ViT: back-propagate the query backbone N images at a time (0 = whole batch);
+    /// large batches in little memory, same loss and gradients.
+    #[arg(long)]
+    pub query_chunk: Option<usize>,
     /// Base learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
@@ -161,6 +168,18 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     if let Some(v3) = c.v3.as_mut() {
         set!(v3.moco.momentum, a.momentum);
         set!(v3.moco.temperature, a.temperature);
+        set!(v3.moco.query_chunk, a.query_chunk);
+    }
+    if let Some(stop) = a.stop_grad_patch_embed {
+        match c.v3.as_mut().and_then(|v3| v3.vit.as_mut()) {
+            Some(vit) => vit.stop_grad_patch_embed = stop,
+            None => anyhow::bail!(
+                "invalid value for `--stop-grad-patch-embed`: the run has no ViT (use --preset moco-v3-vit)"
+            ),
+        }
+    }
+    if a.query_chunk.is_some() && c.v3.is_none() {
+        anyhow::bail!("invalid value for `--query-chunk`: only MoCo v3 runs have one");
     }
     set!(c.moco.bn_splits, a.bn_splits);
     set!(c.schedule.base_lr, a.lr);
