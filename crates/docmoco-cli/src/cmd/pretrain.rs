@@ -10,7 +10,7 @@ use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
 /// Arguments of `docmoco pretrain`. Every override replaces one field of the preset/config.
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
-    /// Shipped preset: moco-v1, moco-v2, moco-v2-tiny.
+    /// Shipped preset: moco-v1, moco-v2, moco-v2-tiny, moco-v3-vit, moco-v3-resnet.
     #[arg(long, default_value = "moco-v2")]
     pub preset: String,
     /// A TOML configuration file (same layout as RUN_DIR/config.toml); replaces --preset.
@@ -34,7 +34,8 @@ pub struct PretrainArgs {
     /// Side of the square crops fed to the network (px).
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Backbone: resnet18, resnet34, resnet50.
+    /// Backbone: resnet18, resnet34, resnet50; with MoCo v3 also vit_tiny, vit_small, vit_base
+    /// (patch 16).
     #[arg(long)]
     pub arch: Option<String>,
     /// Width multiplier of the backbone (1.0 = torchvision).
@@ -46,7 +47,7 @@ pub struct PretrainArgs {
     /// Number of negative keys K in the queue.
     #[arg(long)]
     pub queue_size: Option<usize>,
-    /// Key-encoder momentum m.
+    /// Key-encoder momentum m (MoCo v3: its initial value m0).
     #[arg(long)]
     pub momentum: Option<f64>,
     /// Softmax temperature T.
@@ -55,6 +56,13 @@ pub struct PretrainArgs {
     /// BatchNorm sub-batches for shuffle-BN on one device.
     #[arg(long)]
     pub bn_splits: Option<usize>,
+    /// MoCo v3 ViT: freeze the random patch projection (true/false).
+    #[arg(long)]
+    pub stop_grad_patch_embed: Option<bool>,
+    /// MoCo v3 ViT: back-propagate the query backbone N images at a time (0 = whole batch);
+    /// large batches in little memory, same loss and gradients.
+    #[arg(long)]
+    pub query_chunk: Option<usize>,
     /// Base learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
@@ -124,17 +132,55 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.batch_size, a.batch_size);
     set!(c.train.image_size, a.image_size);
     if let Some(name) = &a.arch {
-        c.model.arch = ResNetArch::parse(name).with_context(|| {
-            format!(
-                "invalid value for `--arch`: `{name}` (expected resnet18, resnet34 or resnet50)"
-            )
-        })?;
+        match (docmoco::model::VitConfig::preset(name), c.v3.as_mut()) {
+            // MoCo v3 takes a ViT preset as well as a ResNet.
+            (Some(vit), Some(v3)) => {
+                let stop_grad = v3.vit.as_ref().is_none_or(|v| v.stop_grad_patch_embed);
+                v3.vit = Some(docmoco::train::config::VitParams {
+                    dim: vit.dim,
+                    depth: vit.depth,
+                    heads: vit.heads,
+                    patch_size: vit.patch_size,
+                    mlp_ratio: vit.mlp_ratio,
+                    stop_grad_patch_embed: stop_grad,
+                });
+            }
+            (Some(_), None) => anyhow::bail!(
+                "invalid value for `--arch`: `{name}` is a ViT, which needs MoCo v3 (--preset moco-v3-vit)"
+            ),
+            (None, v3) => {
+                c.model.arch = ResNetArch::parse(name).with_context(|| {
+                    format!(
+                        "invalid value for `--arch`: `{name}` (expected resnet18, resnet34, resnet50, or with MoCo v3 vit_tiny, vit_small, vit_base)"
+                    )
+                })?;
+                if let Some(v3) = v3 {
+                    v3.vit = None;
+                }
+            }
+        }
     }
     set!(c.model.width_mult, a.width_mult);
     set!(c.model.small_stem, a.small_stem);
     set!(c.moco.queue_size, a.queue_size);
     set!(c.moco.momentum, a.momentum);
     set!(c.moco.temperature, a.temperature);
+    if let Some(v3) = c.v3.as_mut() {
+        set!(v3.moco.momentum, a.momentum);
+        set!(v3.moco.temperature, a.temperature);
+        set!(v3.moco.query_chunk, a.query_chunk);
+    }
+    if let Some(stop) = a.stop_grad_patch_embed {
+        match c.v3.as_mut().and_then(|v3| v3.vit.as_mut()) {
+            Some(vit) => vit.stop_grad_patch_embed = stop,
+            None => anyhow::bail!(
+                "invalid value for `--stop-grad-patch-embed`: the run has no ViT (use --preset moco-v3-vit)"
+            ),
+        }
+    }
+    if a.query_chunk.is_some() && c.v3.is_none() {
+        anyhow::bail!("invalid value for `--query-chunk`: only MoCo v3 runs have one");
+    }
     set!(c.moco.bn_splits, a.bn_splits);
     set!(c.schedule.base_lr, a.lr);
     set!(c.train.seed, a.seed);

@@ -48,6 +48,8 @@ pub fn named_tensors<M: Module>(module: &M) -> Vec<(String, Tensor<1>)> {
 pub struct NamedParam<'a> {
     pub path: &'a str,
     pub id: ParamId,
+    /// The tensor's rank before flattening (LARS treats 1-D parameters differently).
+    pub rank: usize,
     /// The value, flattened, detached from autodiff.
     pub value: Tensor<1>,
     /// The gradient, flattened, when gradients were supplied and this tensor has one.
@@ -82,6 +84,7 @@ impl<F: FnMut(NamedParam<'_>) -> Option<Tensor<1>>> ModuleMapper for Mapper<'_, 
         let named = NamedParam {
             path: &path,
             id,
+            rank: D,
             value: tensor.clone().inner().reshape([n]),
             grad,
         };

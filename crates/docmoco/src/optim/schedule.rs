@@ -21,6 +21,10 @@ pub enum LrSchedule {
     Poly {
         power: f64,
     },
+    /// MoCo v3's `adjust_learning_rate`, evaluated at every step with a fractional epoch `e`:
+    /// `lr·e/w` during the `w = warmup_epochs` warmup epochs, then
+    /// `lr·½(1 + cos(π(e − w)/(epochs − w)))`.
+    StepCosine,
 }
 
 /// A learning-rate schedule over a run of `epochs` epochs.
@@ -44,6 +48,9 @@ impl ScheduleConfig {
         epochs: usize,
     ) -> f64 {
         let progress = epoch as f64 + step_in_epoch as f64 / steps_per_epoch.max(1) as f64;
+        if self.schedule == LrSchedule::StepCosine {
+            return step_cosine(self.base_lr, progress, self.warmup_epochs, epochs);
+        }
         if self.warmup_epochs > 0.0 && progress < self.warmup_epochs {
             // Reaches base_lr at the end of warmup; never exactly zero at the first step.
             let steps = (self.warmup_epochs * steps_per_epoch as f64).max(1.0);
@@ -70,6 +77,9 @@ impl ScheduleConfig {
                 let passed = milestones.iter().filter(|&&m| epoch >= m).count();
                 self.base_lr * gamma.powi(passed as i32)
             }
+            LrSchedule::StepCosine => {
+                step_cosine(self.base_lr, epoch as f64, self.warmup_epochs, epochs)
+            }
             LrSchedule::Poly { power } => {
                 let left = 1.0 - epoch as f64 / epochs.max(1) as f64;
                 self.base_lr * left.max(0.0).powf(*power)
@@ -78,9 +88,36 @@ impl ScheduleConfig {
     }
 }
 
+/// MoCo v3's learning rate at fractional epoch `epoch` (main_moco.py `adjust_learning_rate`).
+pub fn step_cosine(base_lr: f64, epoch: f64, warmup_epochs: f64, epochs: usize) -> f64 {
+    if epoch < warmup_epochs {
+        base_lr * epoch / warmup_epochs
+    } else {
+        let span = (epochs as f64 - warmup_epochs).max(1e-12);
+        base_lr * 0.5 * (1.0 + (std::f64::consts::PI * (epoch - warmup_epochs) / span).cos())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_cosine_warms_up_from_zero_then_decays_per_step() {
+        let s = ScheduleConfig {
+            base_lr: 0.6,
+            schedule: LrSchedule::StepCosine,
+            warmup_epochs: 10.0,
+        };
+        assert_eq!(s.lr_at(0, 0, 4, 100), 0.0);
+        assert!((s.lr_at(5, 0, 4, 100) - 0.3).abs() < 1e-12);
+        assert!((s.lr_at(10, 0, 4, 100) - 0.6).abs() < 1e-12);
+        assert!((s.lr_at(55, 0, 4, 100) - 0.3).abs() < 1e-12);
+        assert!(
+            s.lr_at(55, 1, 4, 100) < s.lr_at(55, 0, 4, 100),
+            "changes within an epoch"
+        );
+    }
 
     #[test]
     fn poly_decays_from_base_to_zero() {

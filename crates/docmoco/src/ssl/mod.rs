@@ -2,9 +2,11 @@
 
 pub mod info_nce;
 pub mod moco;
+pub mod moco_v3;
 pub mod momentum;
 pub mod queue;
 pub mod shuffle_bn;
 
 pub use moco::{Moco, MocoOutput, MocoParams};
+pub use moco_v3::{MocoV3, MocoV3Params};
 pub use queue::KeyQueue;

@@ -8,10 +8,12 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::backbone::BackboneConfig;
 use crate::model::heads::HeadSpec;
-use crate::model::{EncoderConfig, ResNetArch, ResNetConfig};
-use crate::optim::{ScheduleConfig, SgdParams};
-use crate::ssl::MocoParams;
+use crate::model::{EncoderConfig, ResNetArch, ResNetConfig, VitConfig};
+use crate::optim::{AdamWParams, LarsParams, ScheduleConfig, SgdParams};
+use crate::ssl::moco_v3::MocoV3Config;
+use crate::ssl::{MocoParams, MocoV3Params};
 
 /// The presets shipped with docmoco: `(name, TOML)`.
 pub const PRESETS: &[(&str, &str)] = &[
@@ -20,6 +22,14 @@ pub const PRESETS: &[(&str, &str)] = &[
     (
         "moco-v2-tiny",
         include_str!("../../../../configs/moco-v2-tiny.toml"),
+    ),
+    (
+        "moco-v3-vit",
+        include_str!("../../../../configs/moco-v3-vit.toml"),
+    ),
+    (
+        "moco-v3-resnet",
+        include_str!("../../../../configs/moco-v3-resnet.toml"),
     ),
 ];
 
@@ -52,6 +62,48 @@ pub struct AugmentParams {
     /// Lower bound of RandomResizedCrop's area scale (0.2 in MoCo v1/v2).
     #[serde(default)]
     pub crop_min_scale: Option<f64>,
+}
+
+/// A ViT backbone for MoCo v3 (the image size is `train.image_size`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VitParams {
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    #[serde(default = "sixteen")]
+    pub patch_size: usize,
+    #[serde(default = "four")]
+    pub mlp_ratio: f64,
+    /// Frozen random patch projection (MoCo v3, §5).
+    #[serde(default)]
+    pub stop_grad_patch_embed: bool,
+}
+
+fn sixteen() -> usize {
+    16
+}
+fn four() -> f64 {
+    4.0
+}
+
+/// MoCo v3's optimiser: LARS (ResNet) or AdamW (ViT), as in the reference recipes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum V3Optimizer {
+    Lars(LarsParams),
+    Adamw(AdamWParams),
+}
+
+/// The `[v3]` section: present exactly when the run is MoCo v3. Then `[moco]` and `[optim]`
+/// (queue, SGD) are unused, and `[model]` describes the backbone only when `v3.vit` is absent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct V3Params {
+    pub moco: MocoV3Params,
+    #[serde(default)]
+    pub vit: Option<VitParams>,
+    pub optimizer: V3Optimizer,
 }
 
 /// Loop, data and bookkeeping settings.
@@ -138,13 +190,19 @@ pub struct DataParams {
 pub struct PretrainConfig {
     pub name: String,
     pub model: BackboneParams,
+    /// MoCo v1/v2 settings (unused by v3 runs, hence optional in the TOML).
+    #[serde(default)]
     pub moco: MocoParams,
     pub augment: AugmentParams,
+    #[serde(default)]
     pub optim: SgdParams,
     pub schedule: ScheduleConfig,
     pub train: TrainParams,
     #[serde(default)]
     pub data: DataParams,
+    /// MoCo v3 (no queue, predictor, symmetric loss); absent for v1/v2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v3: Option<V3Params>,
 }
 
 /// A configuration problem, naming the field.
@@ -216,6 +274,9 @@ impl PretrainConfig {
         if !(self.model.width_mult > 0.0 && self.model.width_mult <= 4.0) {
             return Err(invalid("model.width_mult", "must be in (0, 4]"));
         }
+        if let Some(v3) = &self.v3 {
+            return self.validate_v3(v3);
+        }
         if m.dim == 0 {
             return Err(invalid("moco.dim", "must be positive"));
         }
@@ -265,7 +326,7 @@ impl PretrainConfig {
                 "weight_decay must be >= 0 and momentum in [0, 1)",
             ));
         }
-        if !matches!(self.augment.preset.as_str(), "v1" | "v2") {
+        if !matches!(self.augment.preset.as_str(), "v1" | "v2" | "v3") {
             return Err(invalid(
                 "augment.preset",
                 format!("`{}` is not one of v1, v2", self.augment.preset),
@@ -280,6 +341,90 @@ impl PretrainConfig {
             return Err(invalid("train.knn_k/knn_t", "k must be >= 1 and t > 0"));
         }
         Ok(())
+    }
+
+    /// The schedule, augmentation and kNN checks shared by every version.
+    fn validate_common(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        let s = &self.schedule;
+        if !(s.base_lr > 0.0 && s.base_lr.is_finite()) {
+            return Err(invalid(
+                "schedule.base_lr",
+                format!("{} must be > 0", s.base_lr),
+            ));
+        }
+        if s.warmup_epochs.is_nan() || s.warmup_epochs < 0.0 {
+            return Err(invalid("schedule.warmup_epochs", "must be >= 0"));
+        }
+        if let Some(c) = self.augment.crop_min_scale {
+            if !(c > 0.0 && c <= 1.0) {
+                return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
+            }
+        }
+        if t.knn_k == 0 || t.knn_t.is_nan() || t.knn_t <= 0.0 {
+            return Err(invalid("train.knn_k/knn_t", "k must be >= 1 and t > 0"));
+        }
+        Ok(())
+    }
+
+    fn validate_v3(&self, v3: &V3Params) -> Result<(), ConfigError> {
+        let m = &v3.moco;
+        if m.dim == 0 || m.mlp_dim == 0 {
+            return Err(invalid("v3.moco.dim/mlp_dim", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&m.momentum) {
+            return Err(invalid(
+                "v3.moco.momentum",
+                format!("{} is not in [0, 1]", m.momentum),
+            ));
+        }
+        if !(m.temperature > 0.0 && m.temperature.is_finite()) {
+            return Err(invalid(
+                "v3.moco.temperature",
+                format!("{} must be > 0", m.temperature),
+            ));
+        }
+        if let Some(vit) = self.vit_config() {
+            vit.check().map_err(|e| invalid("v3.vit", e))?;
+        } else if m.query_chunk > 0 {
+            return Err(invalid(
+                "v3.moco.query_chunk",
+                "chunked back-propagation is exact only for a ViT: a ResNet's BatchNorm makes each image's features depend on its whole batch",
+            ));
+        }
+        if self.augment.preset != "v3" {
+            return Err(invalid(
+                "augment.preset",
+                format!("a v3 run uses preset v3, not `{}`", self.augment.preset),
+            ));
+        }
+        self.validate_common()
+    }
+
+    /// The ViT of a v3 run, when it has one.
+    pub fn vit_config(&self) -> Option<VitConfig> {
+        let v = self.v3.as_ref()?.vit.as_ref()?;
+        Some(
+            VitConfig::new(v.dim, v.depth, v.heads)
+                .with_image_size(self.train.image_size)
+                .with_patch_size(v.patch_size)
+                .with_mlp_ratio(v.mlp_ratio)
+                .with_stop_grad_patch_embed(v.stop_grad_patch_embed),
+        )
+    }
+
+    /// The MoCo v3 networks (backbone, projector, predictor), for a v3 configuration.
+    pub fn v3_config(&self) -> Option<MocoV3Config> {
+        let v3 = self.v3.as_ref()?;
+        let backbone = match self.vit_config() {
+            Some(vit) => BackboneConfig::Vit(vit),
+            None => BackboneConfig::ResNet(
+                ResNetConfig::new(self.model.arch)
+                    .with_width_mult(self.model.width_mult)
+                    .with_small_stem(self.model.small_stem),
+            ),
+        };
+        Some(MocoV3Config::new(backbone, &v3.moco))
     }
 
     /// The encoder (backbone + head) this configuration trains.
@@ -326,6 +471,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("moco.temperature"));
+        let mut c = PretrainConfig::preset("moco-v3-resnet").unwrap();
+        c.v3.as_mut().unwrap().moco.query_chunk = 8;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("v3.moco.query_chunk"), "{e}");
+        let mut c = PretrainConfig::preset("moco-v3-vit").unwrap();
+        c.v3.as_mut().unwrap().vit.as_mut().unwrap().heads = 5;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("v3.vit"), "{e}");
         let e = PretrainConfig::from_toml("name = 3", "x.toml")
             .unwrap_err()
             .to_string();

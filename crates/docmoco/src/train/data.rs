@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use docmoco_data::augment::{AugmentConfig, OpConfig, Pipeline, TwoViews, TwoViewsConfig};
 use docmoco_data::decode::suggested_long_side;
 use docmoco_data::loader::{EvalLoader, PretrainLoader};
@@ -17,6 +17,7 @@ use super::config::PretrainConfig;
 use super::knn::{knn_accuracy, KnnParams, LabelledFeatures};
 use super::pretrain::to_tensor;
 use super::progress::counter;
+use crate::model::backbone::Backbone;
 use crate::model::ResNet;
 use crate::ssl::info_nce::l2_normalize;
 
@@ -96,21 +97,28 @@ pub fn open_pages(dir: &Path, long_side: u32, quiet: bool) -> Result<Pages> {
 /// The augmentation of both views for this run.
 pub fn two_views_config(cfg: &PretrainConfig) -> TwoViewsConfig {
     let size = cfg.train.image_size as u32;
-    let mut view = match cfg.augment.preset.as_str() {
-        "v1" => AugmentConfig::moco_v1(size),
-        _ => AugmentConfig::moco_v2(size),
-    };
-    if let (Some(min), docmoco_data::augment::GeometryConfig::RandomResizedCrop { scale, .. }) =
-        (cfg.augment.crop_min_scale, &mut view.geometry)
-    {
-        scale[0] = min;
-    }
-    for op in &mut view.ops {
-        if let OpConfig::HorizontalFlip { p } = op {
-            *p = if cfg.augment.hflip { 0.5 } else { 0.0 };
+    let adjust = |mut view: AugmentConfig| {
+        if let (Some(min), docmoco_data::augment::GeometryConfig::RandomResizedCrop { scale, .. }) =
+            (cfg.augment.crop_min_scale, &mut view.geometry)
+        {
+            scale[0] = min;
         }
+        for op in &mut view.ops {
+            if let OpConfig::HorizontalFlip { p } = op {
+                *p = if cfg.augment.hflip { 0.5 } else { 0.0 };
+            }
+        }
+        view
+    };
+    match cfg.augment.preset.as_str() {
+        "v1" => TwoViewsConfig::symmetric(adjust(AugmentConfig::moco_v1(size))),
+        // MoCo v3's views differ: blur always on view 1, solarize only on view 2.
+        "v3" => TwoViewsConfig {
+            query: adjust(AugmentConfig::moco_v3_view1(size)),
+            key: adjust(AugmentConfig::moco_v3_view2(size)),
+        },
+        _ => TwoViewsConfig::symmetric(adjust(AugmentConfig::moco_v2(size))),
     }
-    TwoViewsConfig::symmetric(view)
 }
 
 /// Long side of cached pages: the configured one, or the smallest at which the smallest
@@ -119,7 +127,12 @@ pub fn cache_long_side(cfg: &PretrainConfig) -> u32 {
     if cfg.train.cache_long_side > 0 {
         return cfg.train.cache_long_side as u32;
     }
-    let min_scale = cfg.augment.crop_min_scale.unwrap_or(0.2);
+    let default_min = if cfg.augment.preset == "v3" {
+        0.08
+    } else {
+        0.2
+    };
+    let min_scale = cfg.augment.crop_min_scale.unwrap_or(default_min);
     suggested_long_side(cfg.train.image_size as u32, min_scale)
 }
 
@@ -220,6 +233,32 @@ pub fn extract_features_with(
     Ok(out)
 }
 
+/// L2-normalised features `forward(x)` (`dim` wide) of every sample of `loader`: the
+/// backbone-agnostic form of [`extract_features`] (MoCo v3's ViT or ResNet).
+pub fn extract_features_by(
+    dim: usize,
+    forward: &dyn Fn(Tensor<4>) -> Tensor<2>,
+    loader: &EvalLoader,
+    device: &Device,
+) -> Result<LabelledFeatures> {
+    let mut out = LabelledFeatures {
+        dim,
+        ..Default::default()
+    };
+    for batch in loader.epoch_iter(0, 0)? {
+        let x = to_tensor(batch.images, batch.n, batch.height, batch.width, device);
+        let f = l2_normalize(forward(x));
+        let v = f
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("feature read-back: {e:?}"))?;
+        out.values.extend(v);
+        out.labels.extend(batch.labels);
+    }
+    Ok(out)
+}
+
 /// The kNN monitor's data: a labelled train (memory bank) and test split.
 pub struct KnnData {
     pub train: LabelledSplit,
@@ -261,6 +300,29 @@ impl KnnData {
             }
         };
         Ok(Self { train, test })
+    }
+
+    /// kNN top-1 accuracy of a MoCo v3 backbone (ResNet or ViT), in eval mode.
+    pub fn accuracy_of(
+        &self,
+        backbone: &Backbone,
+        dim: usize,
+        cfg: &PretrainConfig,
+    ) -> Result<f64> {
+        let device = crate::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
+        let model = backbone.valid();
+        let forward = |x: Tensor<4>| model.forward_features(x);
+        let bank = extract_features_by(dim, &forward, &self.train.loader, &device)?;
+        let queries = extract_features_by(dim, &forward, &self.test.loader, &device)?;
+        Ok(knn_accuracy(
+            &bank,
+            &queries,
+            KnnParams {
+                k: cfg.train.knn_k,
+                t: cfg.train.knn_t,
+                num_classes: self.train.classes.len(),
+            },
+        ))
     }
 
     /// kNN top-1 accuracy of `backbone`'s frozen features.

@@ -7,6 +7,7 @@ pub mod knn;
 pub mod metrics;
 pub mod plot;
 pub mod pretrain;
+pub mod pretrain_v3;
 pub mod progress;
 
 pub use config::PretrainConfig;

@@ -65,6 +65,9 @@ fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
 
 /// Runs (or resumes) a pre-training run described by `cfg` into `opts.out_dir`.
 pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
+    if cfg.v3.is_some() {
+        return super::pretrain_v3::pretrain_v3(cfg, opts);
+    }
     cfg.validate()?;
     let out = &opts.out_dir;
     std::fs::create_dir_all(out)

@@ -1,0 +1,168 @@
+//! MoCo v3 through the binary: a tiny ViT (AdamW, chunked query back-propagation) and a tiny
+//! ResNet (LARS) each pre-train, and a killed + resumed run ends exactly where an
+//! uninterrupted one does — which needs the optimiser state and both encoders checkpointed.
+
+use std::path::Path;
+
+mod common;
+
+use common::{docmoco, stderr};
+
+/// 32 px in 16-px patches (4 + 1 tokens), one 16-d block of 2 heads, batch 8 back-propagated
+/// 4 images at a time.
+const TINY_VIT: &str = r#"
+name = "v3-vit-test"
+[model]
+arch = "resnet18"
+[augment]
+preset = "v3"
+crop_min_scale = 0.5
+[schedule]
+base_lr = 1e-3
+warmup_epochs = 1.0
+schedule = { kind = "stepcosine" }
+[train]
+epochs = 2
+batch_size = 8
+image_size = 32
+workers = 2
+[v3.moco]
+dim = 16
+mlp_dim = 32
+momentum = 0.99
+temperature = 0.2
+query_chunk = 4
+[v3.vit]
+dim = 16
+depth = 1
+heads = 2
+patch_size = 16
+stop_grad_patch_embed = true
+[v3.optimizer.adamw]
+weight_decay = 0.1
+"#;
+
+fn final_step_loss(run: &Path) -> (usize, f64) {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last = text.lines().rfind(|l| l.starts_with("step,")).unwrap();
+    let c: Vec<&str> = last.split(',').collect();
+    (c[2].parse().unwrap(), c[3].parse().unwrap())
+}
+
+fn kill_and_resume_matches(config: &[&str], tmp: &Path, data: &str) {
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec!["pretrain", "--data", data, "--out", out.to_str().unwrap()];
+        args.extend(config);
+        args.extend(["--quiet"]);
+        args.extend(extra);
+        let o = docmoco(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let full = tmp.join("full");
+    run(&full, &[]);
+    assert!(full.join("backbone.safetensors").exists());
+    let (steps, loss) = final_step_loss(&full);
+    assert_eq!(
+        steps, 12,
+        "48 pages / batch 8 = 6 steps per epoch, 2 epochs"
+    );
+    assert!(loss.is_finite());
+
+    let cut = tmp.join("cut");
+    run(&cut, &["--interrupt-after", "4"]);
+    assert!(!cut.join("backbone.safetensors").exists());
+    let o = docmoco(&[
+        "pretrain",
+        "--out",
+        cut.to_str().unwrap(),
+        "--resume",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (steps2, loss2) = final_step_loss(&cut);
+    assert_eq!(steps2, steps);
+    assert!(
+        (loss2 - loss).abs() < 1e-4,
+        "resumed run ends at loss {loss2}, uninterrupted at {loss}"
+    );
+}
+
+#[test]
+fn v3_vit_adamw_pretrains_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::corpus(tmp.path(), 48, 160).join("unlabeled");
+    let cfg = tmp.path().join("vit.toml");
+    std::fs::write(&cfg, TINY_VIT).unwrap();
+    kill_and_resume_matches(
+        &["--config", cfg.to_str().unwrap()],
+        tmp.path(),
+        data.to_str().unwrap(),
+    );
+    let saved = std::fs::read_to_string(tmp.path().join("full/config.toml")).unwrap();
+    assert!(
+        saved.contains("[v3.vit]") && saved.contains("query_chunk = 4"),
+        "{saved}"
+    );
+}
+
+#[test]
+fn v3_resnet_lars_pretrains_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::corpus(tmp.path(), 48, 160).join("unlabeled");
+    kill_and_resume_matches(
+        &[
+            "--preset",
+            "moco-v3-resnet",
+            "--image-size",
+            "32",
+            "--width-mult",
+            "0.0625",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "2",
+            "--workers",
+            "2",
+        ],
+        tmp.path(),
+        data.to_str().unwrap(),
+    );
+}
+
+#[test]
+fn v3_flags_that_do_not_fit_the_run_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let (data, out) = (tmp.path().to_str().unwrap(), out.to_str().unwrap());
+    for (flags, expected) in [
+        (
+            &["--preset", "moco-v2-tiny", "--arch", "vit_tiny"][..],
+            "moco-v3-vit",
+        ),
+        (
+            &["--preset", "moco-v3-resnet", "--query-chunk", "8"][..],
+            "v3.moco.query_chunk",
+        ),
+        (
+            &["--preset", "moco-v2-tiny", "--query-chunk", "8"][..],
+            "--query-chunk",
+        ),
+        (
+            &[
+                "--preset",
+                "moco-v3-resnet",
+                "--stop-grad-patch-embed",
+                "true",
+            ][..],
+            "--stop-grad-patch-embed",
+        ),
+    ] {
+        let mut args = vec!["pretrain", "--data", data, "--out", out];
+        args.extend(flags);
+        let o = docmoco(&args);
+        assert!(!o.status.success(), "{flags:?} accepted");
+        let e = stderr(&o);
+        assert!(e.contains(expected), "{flags:?}: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
