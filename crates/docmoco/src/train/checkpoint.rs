@@ -278,6 +278,17 @@ fn prune(dir: &Path, keep: usize) -> Result<(), CheckpointError> {
     Ok(())
 }
 
+/// The checkpoint a run continues from: the newest under `dir` when `resume`, none
+/// otherwise; resuming without any checkpoint is an error naming `dir`.
+pub fn resume_point(dir: &Path, resume: bool) -> Result<Option<PathBuf>, CheckpointError> {
+    if !resume {
+        return Ok(None);
+    }
+    latest(dir)
+        .map(Some)
+        .ok_or_else(|| CheckpointError::NoCheckpoint(dir.to_path_buf()))
+}
+
 /// The newest complete checkpoint under `dir`, if any.
 pub fn latest(dir: &Path) -> Option<PathBuf> {
     let name = std::fs::read_to_string(dir.join("latest")).ok()?;

@@ -63,29 +63,27 @@ fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step as u64)
 }
 
-/// Runs (or resumes) a pre-training run described by `cfg` into `opts.out_dir`.
-pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
-    if cfg.v3.is_some() {
-        return super::pretrain_v3::pretrain_v3(cfg, opts);
-    }
-    cfg.validate()?;
-    let out = &opts.out_dir;
-    std::fs::create_dir_all(out)
+/// What every pre-training loop (v1/v2 here, v3 in `pretrain_v3`) sets up first.
+pub(crate) struct RunSetup {
+    pub out: PathBuf,
+    pub ckpt_dir: PathBuf,
+    pub plain: Device,
+    pub train_dev: Device,
+    /// The checkpoint to continue from (`--resume`).
+    pub resume_from: Option<PathBuf>,
+    pub pages: data::Pages,
+}
+
+/// Creates the run directory, picks the devices, finds the checkpoint to resume from and
+/// decodes the pages, refusing a page set smaller than one batch.
+pub(crate) fn setup_run(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<RunSetup> {
+    let out = opts.out_dir.clone();
+    std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create run dir {}", out.display()))?;
     let ckpt_dir = out.join("checkpoints");
     let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let train_dev = plain.clone().autodiff();
-    let seed = cfg.train.seed;
-    let resume_from = if opts.resume {
-        Some(
-            checkpoint::latest(&ckpt_dir)
-                .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?,
-        )
-    } else {
-        None
-    };
-
-    // Data.
+    let resume_from = checkpoint::resume_point(&ckpt_dir, opts.resume)?;
     let data_dir = cfg
         .data
         .dir
@@ -100,6 +98,32 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             cfg.train.batch_size
         );
     }
+    Ok(RunSetup {
+        out,
+        ckpt_dir,
+        plain,
+        train_dev,
+        resume_from,
+        pages,
+    })
+}
+
+/// Runs (or resumes) a pre-training run described by `cfg` into `opts.out_dir`.
+pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
+    if cfg.v3.is_some() {
+        return super::pretrain_v3::pretrain_v3(cfg, opts);
+    }
+    cfg.validate()?;
+    let RunSetup {
+        out,
+        ckpt_dir,
+        plain,
+        train_dev,
+        resume_from,
+        pages,
+    } = setup_run(cfg, opts)?;
+    let out = &out;
+    let seed = cfg.train.seed;
     if cfg.moco.queue_size > pages.len() {
         eprintln!(
             "warning: queue size K = {} exceeds the {} pages: each query will meet stale keys of its own page among the negatives",

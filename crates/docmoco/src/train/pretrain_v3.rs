@@ -17,9 +17,8 @@ use super::checkpoint::{self, load_module, read_json, read_tensors, StepDirWrite
 use super::config::{PretrainConfig, V3Optimizer};
 use super::data::{self, KnnData};
 use super::metrics::{MetricRow, MetricsWriter};
-use super::pretrain::{to_tensor, PretrainOptions, PretrainSummary};
+use super::pretrain::{setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup};
 use super::progress::Progress;
-use crate::device;
 use crate::model::backbone::Backbone;
 use crate::model::weights::{save_state_dict, save_torchvision};
 use crate::optim::adamw::AdamState;
@@ -150,36 +149,16 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
     let (Some(v3), Some(net)) = (cfg.v3.as_ref(), cfg.v3_config()) else {
         bail!("not a MoCo v3 configuration (no [v3] section)");
     };
-    let out = &opts.out_dir;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create run dir {}", out.display()))?;
-    let ckpt_dir = out.join("checkpoints");
-    let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
-    let train_dev = plain.clone().autodiff();
+    let RunSetup {
+        out,
+        ckpt_dir,
+        plain,
+        train_dev,
+        resume_from,
+        pages,
+    } = setup_run(cfg, opts)?;
+    let out = &out;
     let seed = cfg.train.seed;
-    let resume_from = if opts.resume {
-        Some(
-            checkpoint::latest(&ckpt_dir)
-                .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?,
-        )
-    } else {
-        None
-    };
-
-    let data_dir = cfg
-        .data
-        .dir
-        .clone()
-        .context("no data folder: pass --data DIR (or set data.dir in the config)")?;
-    let pages = data::open_pages(&data_dir, data::cache_long_side(cfg), opts.quiet)?;
-    if pages.len() < cfg.train.batch_size {
-        bail!(
-            "{}: {} usable pages, fewer than the batch size {} (drop_last would leave no batch)",
-            data_dir.display(),
-            pages.len(),
-            cfg.train.batch_size
-        );
-    }
     let loader = data::two_view_loader(&pages, cfg)?;
     let steps_per_epoch = loader.batches_per_epoch();
     let knn = match &cfg.data.knn_dir {

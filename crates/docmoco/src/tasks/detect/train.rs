@@ -127,14 +127,7 @@ pub fn finetune_det(cfg: &DetectConfig, opts: &DetectOptions) -> Result<DetectSu
     let ckpt_dir = out.join("checkpoints");
     let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let train_dev = plain.clone().autodiff();
-    let resume_from = if opts.resume {
-        Some(
-            checkpoint::latest(&ckpt_dir)
-                .ok_or_else(|| checkpoint::CheckpointError::NoCheckpoint(ckpt_dir.clone()))?,
-        )
-    } else {
-        None
-    };
+    let resume_from = checkpoint::resume_point(&ckpt_dir, opts.resume)?;
 
     let dir = train_dir(&opts.data_dir);
     // Pages are kept at the largest scale a crop can ask for, so crops see full resolution.
