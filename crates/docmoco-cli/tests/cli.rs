@@ -238,3 +238,24 @@ fn a_folder_of_pdfs_is_pretraining_data() {
     let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("\"pages\": 16"), "{summary}");
 }
+
+#[test]
+fn a_queue_longer_than_the_data_set_is_capped_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus(tmp.path()).join("unlabeled");
+    let out = tmp.path().join("run");
+    let mut args = tiny_args(data.to_str().unwrap(), out.to_str().unwrap());
+    let k = args.iter().position(|a| *a == "--queue-size").unwrap();
+    args[k + 1] = "4096";
+    let e = args.iter().position(|a| *a == "--epochs").unwrap();
+    args[e + 1] = "1";
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("K capped to 48"),
+        "no capping message: {}",
+        stderr(&o)
+    );
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("queue_size = 48"), "{config}");
+}

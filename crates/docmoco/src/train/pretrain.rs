@@ -124,13 +124,20 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     } = setup_run(cfg, opts)?;
     let out = &out;
     let seed = cfg.train.seed;
+    // A queue longer than the data set holds stale keys of the query's own page among its
+    // "negatives" (issue 9's secondary failure): cap K at the number of pages, and say so.
+    // The capped value is what config.toml records, so a resumed run agrees with it.
+    let mut capped = cfg.clone();
     if cfg.moco.queue_size > pages.len() {
+        capped.moco.queue_size = pages.len();
         eprintln!(
-            "warning: queue size K = {} exceeds the {} pages: each query will meet stale keys of its own page among the negatives",
+            "note: queue size K = {} exceeds the {} pages (a query would meet stale keys of its own page among the negatives): K capped to {}",
             cfg.moco.queue_size,
+            pages.len(),
             pages.len()
         );
     }
+    let cfg = &capped;
     let loader = data::two_view_loader(&pages, cfg)?;
     let steps_per_epoch = loader.batches_per_epoch();
     let knn = match &cfg.data.knn_dir {
