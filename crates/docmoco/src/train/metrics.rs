@@ -76,6 +76,22 @@ impl MetricsWriter {
     }
 }
 
+/// Writes a run's effective configuration to `out/config.toml` and opens `out/metrics.csv`
+/// (rows after `resume_step` dropped when resuming): how every training loop starts its files.
+pub fn start_run_files(
+    out: &Path,
+    config_toml: &str,
+    resume_step: Option<usize>,
+) -> anyhow::Result<MetricsWriter> {
+    use anyhow::Context as _;
+    let config = out.join("config.toml");
+    std::fs::write(&config, config_toml)
+        .with_context(|| format!("cannot write {}", config.display()))?;
+    let csv = out.join("metrics.csv");
+    MetricsWriter::open(&csv, resume_step)
+        .with_context(|| format!("cannot write {}", csv.display()))
+}
+
 /// Reads the `step` rows of a metrics file: `(step, loss)` pairs (for tests and reports).
 pub fn read_losses(path: &Path) -> std::io::Result<Vec<(usize, f64)>> {
     let mut out = Vec::new();

@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::checkpoint::{self, Checkpoint, CheckpointMeta, TrainPosition};
 use super::config::PretrainConfig;
 use super::data::{self, KnnData};
-use super::metrics::{MetricRow, MetricsWriter};
+use super::metrics::{start_run_files, MetricRow};
 use super::progress::Progress;
 use crate::device;
 use crate::model::weights::save_torchvision;
@@ -169,11 +169,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         }
     }
     let config_toml = cfg.to_toml();
-    std::fs::write(out.join("config.toml"), &config_toml)
-        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let mut metrics =
-        MetricsWriter::open(&out.join("metrics.csv"), opts.resume.then_some(pos.step))
-            .with_context(|| format!("cannot write {}", out.join("metrics.csv").display()))?;
+    let mut metrics = start_run_files(out, &config_toml, opts.resume.then_some(pos.step))?;
 
     let epochs = cfg.train.epochs;
     let total_steps = cfg

@@ -9,14 +9,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, load_module, read_json, read_tensors, StepDirWriter, TrainPosition};
 use super::config::{PretrainConfig, V3Optimizer};
 use super::data::{self, KnnData};
-use super::metrics::{MetricRow, MetricsWriter};
+use super::metrics::{start_run_files, MetricRow};
 use super::pretrain::{setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup};
 use super::progress::Progress;
 use crate::model::backbone::Backbone;
@@ -188,11 +188,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
         }
     }
     let config_toml = cfg.to_toml();
-    std::fs::write(out.join("config.toml"), &config_toml)
-        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let mut metrics =
-        MetricsWriter::open(&out.join("metrics.csv"), opts.resume.then_some(pos.step))
-            .with_context(|| format!("cannot write {}", out.join("metrics.csv").display()))?;
+    let mut metrics = start_run_files(out, &config_toml, opts.resume.then_some(pos.step))?;
 
     let epochs = cfg.train.epochs;
     let total_steps = cfg

@@ -40,7 +40,7 @@ use crate::train::checkpoint::{
     self, load_module, read_json, read_tensors, sgd_buffers, sgd_entries, StepDirWriter,
     TrainPosition,
 };
-use crate::train::metrics::{MetricRow, MetricsWriter};
+use crate::train::metrics::{start_run_files, MetricRow};
 use crate::train::plot::write_loss_svg;
 use crate::train::progress::Progress;
 
@@ -184,11 +184,8 @@ pub fn finetune_det(cfg: &DetectConfig, opts: &DetectOptions) -> Result<DetectSu
         }
     }
     let config_toml = cfg.to_toml();
-    std::fs::write(out.join("config.toml"), &config_toml)
-        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let metrics_path = out.join("metrics.csv");
-    let mut metrics = MetricsWriter::open(&metrics_path, opts.resume.then_some(pos.step))
-        .with_context(|| format!("cannot write {}", metrics_path.display()))?;
+    let mut metrics = start_run_files(out, &config_toml, opts.resume.then_some(pos.step))?;
+    let metrics_path = metrics.path().to_path_buf();
 
     let total = cfg.train.steps;
     // The schedule runs over steps: one "epoch" of the schedule is one step.
