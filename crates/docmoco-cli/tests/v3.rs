@@ -1,6 +1,7 @@
 //! MoCo v3 through the binary: a tiny ViT (AdamW, chunked query back-propagation) and a tiny
 //! ResNet (LARS) each pre-train, and a killed + resumed run ends exactly where an
 //! uninterrupted one does — which needs the optimiser state and both encoders checkpointed.
+//! The ViT run then serves the downstream commands (probe, fine-tune, predict, embed).
 
 use std::path::Path;
 
@@ -102,6 +103,100 @@ fn v3_vit_adamw_pretrains_and_resumes_exactly() {
     assert!(
         saved.contains("[v3.vit]") && saved.contains("query_chunk = 4"),
         "{saved}"
+    );
+    vit_run_serves_downstream_commands(tmp.path());
+}
+
+/// The ViT of a v3 run in `linear-probe`, `finetune-cls`, `predict-cls` and `embed`, at 48 px
+/// (a 3x3 patch grid; pre-training used 2x2: the fixed position embedding is rebuilt), and
+/// refused by name where a ResNet is needed (detection).
+fn vit_run_serves_downstream_commands(tmp: &Path) {
+    let cls = tmp.join("corpus/cls");
+    let run = format!("moco:{}", tmp.join("full").display());
+    let common = ["--image-size", "48", "--batch-size", "8", "--workers", "2"];
+    let go = |cmd: &str, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            cmd,
+            "--init",
+            &run,
+            "--data",
+            cls.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "2",
+        ];
+        args.extend(common);
+        args.extend(extra);
+        let o = docmoco(&args);
+        assert!(o.status.success(), "{cmd}: {}", stderr(&o));
+        o
+    };
+    let probe = tmp.join("probe");
+    let o = go("linear-probe", &probe, &[]);
+    let out = common::stdout(&o);
+    assert!(out.contains("frozen-backbone check: passed"), "{out}");
+    let meta = std::fs::read_to_string(probe.join("classifier.toml")).unwrap();
+    assert!(
+        meta.contains("[model.vit]") && meta.contains("dim = 16"),
+        "{meta}"
+    );
+    // timm's layout: top-level blocks and a `head`.
+    let bytes = std::fs::read(probe.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    for key in ["head.weight", "cls_token", "blocks.0.attn.qkv.weight"] {
+        assert!(names.iter().any(|n| n == key), "{key} not in {names:?}");
+    }
+    assert_eq!(st.tensor("pos_embed").unwrap().shape(), &[1, 10, 16]);
+
+    let ft = tmp.join("ft");
+    go("finetune-cls", &ft, &[]);
+    let page = std::fs::read_dir(cls.join("test"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let o = docmoco(&[
+        "predict-cls",
+        "--model",
+        ft.to_str().unwrap(),
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(common::stdout(&o).contains(page.file_name().unwrap().to_str().unwrap()));
+
+    let index = tmp.join("vit.npy");
+    let o = docmoco(&[
+        "embed",
+        "--init",
+        &run,
+        "--data",
+        cls.to_str().unwrap(),
+        "--out",
+        index.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let det = tmp.join("det");
+    let o = docmoco(&[
+        "finetune-det",
+        "--init",
+        &run,
+        "--data",
+        tmp.join("corpus/det").to_str().unwrap(),
+        "--out",
+        det.to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("needs a ResNet backbone") && err.contains("ViT"),
+        "{err}"
     );
 }
 

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use docmoco::model::params::named_tensors;
-use docmoco::model::ResNetArch;
+use docmoco::model::{FeatureExtractor, ResNetArch};
 use docmoco::tasks::classify::metrics::{argmax, compute};
+use docmoco::tasks::classify::model::{new_head, Classifier};
 use docmoco::tasks::classify::probe::{check_frozen, snapshot};
 use docmoco::tasks::classify::{
     finetune, linear_probe, predict, ClassifyConfig, ClassifyOptions, Resize,
@@ -31,6 +32,7 @@ fn tiny18() -> BackboneParams {
         arch: ResNetArch::Resnet18,
         width_mult: 4.0 / 64.0,
         small_stem: false,
+        vit: None,
     }
 }
 
@@ -39,6 +41,7 @@ fn micro() -> BackboneParams {
         arch: ResNetArch::Resnet18,
         width_mult: 1.0 / 16.0,
         small_stem: true,
+        vit: None,
     }
 }
 
@@ -96,7 +99,7 @@ fn torchvision_keys_are_mapped_prefix_found_and_architecture_inferred() {
     let arch = resolve_arch(&init, &ArchOverrides::default(), &micro()).unwrap();
     assert_eq!(arch, tiny18());
     let device = Device::flex();
-    let loaded = load_backbone(&init, &arch, 0, &device).unwrap();
+    let loaded = load_backbone(&init, &arch, 32, 0, &device).unwrap();
     let report = loaded.report.unwrap();
     assert!(report.applied > 60, "{report:?}");
     assert!(report.unused.iter().any(|k| k.contains("fc.")));
@@ -111,7 +114,7 @@ fn torchvision_keys_are_mapped_prefix_found_and_architecture_inferred() {
         .collect();
     let (_, got) = named_tensors(&loaded.backbone)
         .into_iter()
-        .find(|(p, _)| p == "conv1.weight")
+        .find(|(p, _)| p == "ResNet.conv1.weight")
         .unwrap();
     assert_eq!(got.into_data().try_to_vec::<f32>().unwrap(), expect);
     // The .pth twin (no prefix) loads the same way.
@@ -122,7 +125,7 @@ fn torchvision_keys_are_mapped_prefix_found_and_architecture_inferred() {
             .prefix,
         ""
     );
-    load_backbone(&pth, &arch, 0, &device).unwrap();
+    load_backbone(&pth, &arch, 32, 0, &device).unwrap();
 }
 
 #[test]
@@ -141,7 +144,7 @@ fn wrong_architecture_and_missing_files_are_clear_errors() {
         },
         micro(),
     ] {
-        let e = load_backbone(&init, &wrong, 0, &device)
+        let e = load_backbone(&init, &wrong, 32, 0, &device)
             .unwrap_err()
             .to_string();
         assert!(e.contains("resnet18_tiny.safetensors"), "{e}");
@@ -150,6 +153,7 @@ fn wrong_architecture_and_missing_files_are_clear_errors() {
     let e = load_backbone(
         &Init::Torchvision("/no/such/r18.pth".into()),
         &tiny18(),
+        32,
         0,
         &device,
     )
@@ -247,13 +251,17 @@ fn the_probe_leaves_the_backbone_unchanged_and_the_check_catches_a_change() {
     }
     // The check itself: an initial snapshot against a backbone with one tensor moved.
     let device = Device::flex();
-    let b = load_backbone(&Init::Random, &micro(), 1, &device)
+    let b = load_backbone(&Init::Random, &micro(), 32, 1, &device)
         .unwrap()
         .backbone;
+    let head = new_head(b.feature_dim(), 3, &device);
     let before = snapshot(&b).unwrap();
-    check_frozen(&before, &b).unwrap();
-    let moved = docmoco::model::params::map_named(b, None, |p| {
-        (p.path == "layer2.0.bn1.running_mean").then(|| p.value.add_scalar(1e-3))
+    let model = Classifier { backbone: b, head };
+    check_frozen(&before, &model).unwrap();
+    let moved = docmoco::model::params::map_named(model, None, |p| {
+        p.path
+            .ends_with("layer2.0.bn1.running_mean")
+            .then(|| p.value.add_scalar(1e-3))
     });
     let e = check_frozen(&before, &moved).unwrap_err().to_string();
     assert!(e.contains("layer2.0.bn1.running_mean"), "{e}");

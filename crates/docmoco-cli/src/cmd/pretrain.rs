@@ -132,17 +132,13 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.batch_size, a.batch_size);
     set!(c.train.image_size, a.image_size);
     if let Some(name) = &a.arch {
-        match (docmoco::model::VitConfig::preset(name), c.v3.as_mut()) {
+        match (docmoco::train::config::VitParams::preset(name), c.v3.as_mut()) {
             // MoCo v3 takes a ViT preset as well as a ResNet.
             (Some(vit), Some(v3)) => {
                 let stop_grad = v3.vit.as_ref().is_none_or(|v| v.stop_grad_patch_embed);
                 v3.vit = Some(docmoco::train::config::VitParams {
-                    dim: vit.dim,
-                    depth: vit.depth,
-                    heads: vit.heads,
-                    patch_size: vit.patch_size,
-                    mlp_ratio: vit.mlp_ratio,
                     stop_grad_patch_embed: stop_grad,
+                    ..vit
                 });
             }
             (Some(_), None) => anyhow::bail!(

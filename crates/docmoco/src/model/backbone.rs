@@ -50,6 +50,46 @@ impl BackboneConfig {
     }
 }
 
+/// A network that maps images to one feature vector each: what kNN monitors, linear probes
+/// and embedding indexes need, whichever family the backbone is.
+pub trait FeatureExtractor: Module {
+    /// Width of the output.
+    fn feature_dim(&self) -> usize;
+    /// # Shapes
+    /// - input `[N, 3, H, W]` → output `[N, feature_dim]`
+    fn features(&self, x: Tensor<4>) -> Tensor<2>;
+}
+
+impl FeatureExtractor for ResNet {
+    fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_features(x)
+    }
+}
+
+impl FeatureExtractor for Vit {
+    fn feature_dim(&self) -> usize {
+        self.dim()
+    }
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_features(x)
+    }
+}
+
+impl FeatureExtractor for Backbone {
+    fn feature_dim(&self) -> usize {
+        match self {
+            Backbone::ResNet(m) => m.feature_dim,
+            Backbone::Vit(m) => m.dim(),
+        }
+    }
+    fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        self.forward_features(x)
+    }
+}
+
 impl Backbone {
     /// # Shapes
     /// - input `[N, 3, H, W]` → output `[N, feature_dim]`
@@ -57,6 +97,14 @@ impl Backbone {
         match self {
             Backbone::ResNet(m) => m.forward_features(x),
             Backbone::Vit(m) => m.forward_features(x),
+        }
+    }
+
+    /// Which family, for messages (`ResNet`, `ViT`).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Backbone::ResNet(_) => "ResNet",
+            Backbone::Vit(_) => "ViT",
         }
     }
 }

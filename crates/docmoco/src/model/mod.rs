@@ -9,6 +9,7 @@ pub mod resnet;
 pub mod vit;
 pub mod weights;
 
+pub use backbone::{Backbone, BackboneConfig, FeatureExtractor};
 pub use batch_norm::{SplitBatchNorm, SplitBatchNormConfig};
 pub use encoder::{Encoder, EncoderConfig};
 pub use heads::{HeadSpec, ProjectionHead};

@@ -272,8 +272,9 @@ impl Vit {
     /// - `[B, 3, H, W]` → `[B, 1 + (H/p)(W/p), dim]`
     pub fn forward_tokens(&self, x: Tensor<4>) -> Tensor<3> {
         let x = self.patch_embed.proj.forward(x); // B x C x h x w
-                                                  // The input image has no gradient, so detaching the projection's output freezes its
-                                                  // weight and bias exactly (no gradient reaches them, no optimiser touches them).
+
+        // The input image has no gradient, so detaching the projection's output freezes its
+        // weight and bias exactly (no gradient reaches them, no optimiser touches them).
         let x = if self.stop_grad_patch_embed {
             x.detach()
         } else {
@@ -289,6 +290,33 @@ impl Vit {
             x = block.forward(x);
         }
         self.norm.forward(x)
+    }
+
+    /// Token width (the feature dimension).
+    pub fn dim(&self) -> usize {
+        self.cls_token.val().dims()[2]
+    }
+
+    /// Patches per side the position embedding is made for.
+    pub fn grid(&self) -> usize {
+        let tokens = self.pos_embed.val().dims()[1];
+        ((tokens - 1) as f64).sqrt().round() as usize
+    }
+
+    /// The same network for inputs of `grid x grid` patches. The position embedding is a
+    /// fixed function of the grid, not learnt, so a pre-trained ViT serves any input size
+    /// that is a multiple of its patch — a downstream task need not keep the 64 px of a small
+    /// pre-training run.
+    pub fn with_grid(mut self, grid: usize) -> Self {
+        let dim = self.dim();
+        let device = self.cls_token.val().device();
+        let pos = sincos_position_embedding(grid, grid, dim, 10000.0);
+        self.pos_embed = Param::from_tensor(Tensor::from_data(
+            TensorData::new(pos, [1, grid * grid + 1, dim]),
+            &device,
+        ))
+        .set_require_grad(false);
+        self
     }
 
     /// The class token's output: the image representation.
@@ -322,6 +350,20 @@ mod tests {
         assert_eq!(VitConfig::vit_small().heads, 12);
         assert!(VitConfig::new(50, 1, 5).check().is_err());
         assert!(tiny().with_image_size(30).check().is_err());
+    }
+
+    #[test]
+    fn a_new_grid_is_the_embedding_of_that_size() {
+        let dev = Device::flex();
+        let vit = tiny().init(&dev).with_grid(8);
+        assert_eq!(vit.grid(), 8);
+        let direct = tiny().with_image_size(64).init(&dev);
+        let (a, b) = (vit.pos_embed.val(), direct.pos_embed.val());
+        assert_eq!(a.dims(), [1, 65, 48]);
+        let diff: f32 = (a - b).abs().max().into_scalar();
+        assert_eq!(diff, 0.0);
+        let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Default, &dev);
+        assert_eq!(vit.forward_features(x).dims(), [1, 48]);
     }
 
     #[test]

@@ -18,14 +18,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use burn::store::{ModuleStore, PytorchStore, SafetensorsStore};
+use burn::store::{KeyRemapper, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::Device;
 use serde::Deserialize;
 
 use crate::model::params::initialize;
-use crate::model::weights::{load_torchvision, LoadReport, WeightsError};
-use crate::model::{ResNet, ResNetArch, ResNetConfig};
-use crate::train::config::BackboneParams;
+use crate::model::weights::{load_state_dict, load_torchvision, LoadReport, WeightsError};
+use crate::model::{Backbone, ResNet, ResNetArch, ResNetConfig, VitConfig};
+use crate::train::config::{BackboneParams, VitParams};
 
 /// Errors of resolving and loading an `--init`.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,20 @@ pub enum InitError {
         file: String,
         model: String,
     },
+    #[error("{path}: these are ViT weights; docmoco reads a ViT's shape (heads, patch) from its MoCo v3 run, so pass `--init moco:RUN_DIR` of the run that made them")]
+    BareVit { path: PathBuf },
+    #[error("{task} needs a ResNet backbone, but {init} is a ViT ({why})")]
+    NeedsResNet {
+        task: &'static str,
+        init: String,
+        why: &'static str,
+    },
+    #[error("the ViT's input size {size} px is not a multiple of its patch size {patch} (set the input size to a multiple of {patch})")]
+    VitInputSize { size: usize, patch: usize },
+    #[error("{0} applies to ViT backbones only (pass --arch vit_tiny|vit_small|vit_base, or a MoCo v3 ViT run as --init)")]
+    VitFlag(&'static str),
+    #[error("{0} applies to ResNet backbones only; this backbone is a ViT")]
+    ResNetFlag(&'static str),
     #[error(transparent)]
     Weights(#[from] WeightsError),
 }
@@ -167,6 +181,10 @@ impl Init {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ArchOverrides {
     pub arch: Option<ResNetArch>,
+    /// `--arch vit_tiny|vit_small|vit_base`: a ViT (for `random`, or to check a run's shape).
+    pub vit: Option<VitParams>,
+    /// `--patch-size` of a ViT.
+    pub patch_size: Option<usize>,
     pub width_mult: Option<f64>,
     pub small_stem: Option<bool>,
 }
@@ -181,6 +199,7 @@ pub fn tiny_backbone() -> BackboneParams {
             arch: ResNetArch::Resnet18,
             width_mult: 0.25,
             small_stem: false,
+            vit: None,
         })
 }
 
@@ -191,8 +210,24 @@ pub fn resnet_config(p: &BackboneParams) -> ResNetConfig {
         .with_small_stem(p.small_stem)
 }
 
-/// Human-readable architecture, e.g. `resnet18 (widths [16, 32, 64, 128], small stem)`.
+/// The ViT of `v` for square inputs of `image_size` px, trainable end to end (a downstream
+/// task fine-tunes the patch projection that MoCo v3 kept frozen).
+pub fn vit_config(v: &VitParams, image_size: usize) -> VitConfig {
+    VitConfig::new(v.dim, v.depth, v.heads)
+        .with_image_size(image_size)
+        .with_patch_size(v.patch_size)
+        .with_mlp_ratio(v.mlp_ratio)
+}
+
+/// Human-readable architecture, e.g. `resnet18 (widths [16, 32, 64, 128], small stem)` or
+/// `ViT 192-d, 12 blocks, 3 heads, patch 16`.
 pub fn describe(p: &BackboneParams) -> String {
+    if let Some(v) = &p.vit {
+        return format!(
+            "ViT {}-d, {} blocks, {} heads, patch {}",
+            v.dim, v.depth, v.heads, v.patch_size
+        );
+    }
     format!(
         "{} (widths {:?}, {} stem)",
         p.arch,
@@ -202,7 +237,9 @@ pub fn describe(p: &BackboneParams) -> String {
 }
 
 fn same_arch(a: &BackboneParams, b: &BackboneParams) -> bool {
-    a.arch == b.arch
+    a.vit.is_none()
+        && b.vit.is_none()
+        && a.arch == b.arch
         && a.small_stem == b.small_stem
         && resnet_config(a).widths() == resnet_config(b).widths()
 }
@@ -265,6 +302,11 @@ pub fn inspect_weights(path: &Path) -> Result<WeightsInfo, InitError> {
     // A PyTorch MoCo checkpoint holds both encoders: the query encoder is the one to use.
     stems.sort_by_key(|(k, _)| (!k.contains("encoder_q"), k.len()));
     let Some((stem_key, stem_shape)) = stems.first() else {
+        if shapes.contains_key("cls_token") && shapes.contains_key("pos_embed") {
+            return Err(InitError::BareVit {
+                path: path.to_path_buf(),
+            });
+        }
         return Err(InitError::NotResNet {
             path: path.to_path_buf(),
             count: shapes.len(),
@@ -294,6 +336,7 @@ pub fn inspect_weights(path: &Path) -> Result<WeightsInfo, InitError> {
             arch,
             width_mult: from_layer4,
             small_stem,
+            vit: None,
         };
         if resnet_config(&candidate).widths()[0] == stem_width {
             width_mult = from_layer4;
@@ -305,6 +348,7 @@ pub fn inspect_weights(path: &Path) -> Result<WeightsInfo, InitError> {
             arch,
             width_mult,
             small_stem,
+            vit: None,
         },
         tensors: shapes.len(),
     })
@@ -313,9 +357,18 @@ pub fn inspect_weights(path: &Path) -> Result<WeightsInfo, InitError> {
 #[derive(Deserialize)]
 struct RunModel {
     model: BackboneParams,
+    #[serde(default)]
+    v3: Option<RunV3>,
 }
 
-/// The `[model]` table of a pre-training run's `config.toml`.
+#[derive(Deserialize)]
+struct RunV3 {
+    #[serde(default)]
+    vit: Option<VitParams>,
+}
+
+/// The backbone of a pre-training run's `config.toml`: its `[model]` table, or the ViT of its
+/// `[v3.vit]` table.
 pub fn run_architecture(config: &Path) -> Result<BackboneParams, InitError> {
     let err = |message: String| InitError::RunConfig {
         path: config.to_path_buf(),
@@ -323,13 +376,20 @@ pub fn run_architecture(config: &Path) -> Result<BackboneParams, InitError> {
     };
     let text = std::fs::read_to_string(config).map_err(|e| err(e.to_string()))?;
     let run: RunModel = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-    Ok(run.model)
+    let mut model = run.model;
+    if let Some(vit) = run.v3.and_then(|v| v.vit) {
+        model.vit = Some(VitParams {
+            stop_grad_patch_embed: false,
+            ..vit
+        });
+    }
+    Ok(model)
 }
 
 /// A backbone ready for a downstream task.
 #[derive(Debug)]
 pub struct LoadedBackbone {
-    pub backbone: ResNet,
+    pub backbone: Backbone,
     pub arch: BackboneParams,
     /// The weights file (none for `random`).
     pub weights: Option<PathBuf>,
@@ -350,6 +410,28 @@ pub fn resolve_arch(
     };
     if let Some(a) = overrides.arch {
         arch.arch = a;
+        arch.vit = None;
+    }
+    if let Some(v) = &overrides.vit {
+        let patch = arch.vit.as_ref().map(|old| old.patch_size);
+        arch.vit = Some(VitParams {
+            patch_size: patch.unwrap_or(v.patch_size),
+            ..v.clone()
+        });
+    }
+    if let Some(p) = overrides.patch_size {
+        match arch.vit.as_mut() {
+            Some(v) => v.patch_size = p,
+            None => return Err(InitError::VitFlag("--patch-size")),
+        }
+    }
+    if arch.vit.is_some() {
+        if overrides.width_mult.is_some() {
+            return Err(InitError::ResNetFlag("--width-mult"));
+        }
+        if overrides.small_stem.is_some() {
+            return Err(InitError::ResNetFlag("--small-stem"));
+        }
     }
     if let Some(w) = overrides.width_mult {
         arch.width_mult = w;
@@ -362,18 +444,23 @@ pub fn resolve_arch(
 
 /// Builds a `arch` feature extractor on `device` (seeded with `seed`) and loads `init`'s
 /// weights into it. Random init draws from burn's generator, so the seed makes it repeatable.
+/// `image_size` is the task's input side; only a ViT depends on it (its position embedding).
 pub fn load_backbone(
     init: &Init,
     arch: &BackboneParams,
+    image_size: usize,
     seed: u64,
     device: &Device,
 ) -> Result<LoadedBackbone, InitError> {
     device.seed(seed);
+    if let Some(vit) = &arch.vit {
+        return load_vit(init, arch, vit, image_size, device);
+    }
     // Concrete parameter values now, before any clone (see `initialize`).
     let model = initialize(resnet_config(arch).init(device));
     let Some((weights, _)) = init.files()? else {
         return Ok(LoadedBackbone {
-            backbone: model,
+            backbone: Backbone::ResNet(model),
             arch: arch.clone(),
             weights: None,
             report: None,
@@ -389,11 +476,79 @@ pub fn load_backbone(
     }
     let (backbone, report) = load_torchvision(model, &weights, &info.prefix)?;
     Ok(LoadedBackbone {
-        backbone,
+        backbone: Backbone::ResNet(backbone),
         arch: arch.clone(),
         weights: Some(weights),
         report: Some(report),
     })
+}
+
+/// A ViT, random or from a MoCo v3 run. The file's position embedding is for the
+/// pre-training input size; the network is built for that size, loaded (every tensor checked),
+/// then given the embedding of the task's size — exact, since the embedding is a fixed function
+/// of the grid.
+fn load_vit(
+    init: &Init,
+    arch: &BackboneParams,
+    vit: &VitParams,
+    image_size: usize,
+    device: &Device,
+) -> Result<LoadedBackbone, InitError> {
+    let patch = vit.patch_size;
+    if patch == 0 || !image_size.is_multiple_of(patch) {
+        return Err(InitError::VitInputSize {
+            size: image_size,
+            patch,
+        });
+    }
+    let grid = image_size / patch;
+    let Some((weights, _)) = init.files()? else {
+        let model = initialize(vit_config(vit, image_size).init(device));
+        return Ok(LoadedBackbone {
+            backbone: Backbone::Vit(model),
+            arch: arch.clone(),
+            weights: None,
+            report: None,
+        });
+    };
+    let shapes = tensor_shapes(&weights)?;
+    let file_grid = match shapes.get("pos_embed").map(Vec::as_slice) {
+        Some([1, tokens, d]) if *d == vit.dim && *tokens > 1 => {
+            ((tokens - 1) as f64).sqrt().round() as usize
+        }
+        other => {
+            return Err(InitError::ArchMismatch {
+                path: weights,
+                file: match other {
+                    Some(s) => format!("network with pos_embed {s:?}"),
+                    None => "file without a ViT pos_embed".into(),
+                },
+                model: describe(arch),
+            })
+        }
+    };
+    let model = initialize(vit_config(vit, file_grid * patch).init(device));
+    let (model, report) = load_state_dict(model, &weights, KeyRemapper::default())?;
+    Ok(LoadedBackbone {
+        backbone: Backbone::Vit(model.with_grid(grid)),
+        arch: arch.clone(),
+        weights: Some(weights),
+        report: Some(report),
+    })
+}
+
+impl LoadedBackbone {
+    /// The ResNet, for tasks built on its feature pyramid (text-line detection).
+    pub fn into_resnet(self, task: &'static str, init: &Init) -> Result<ResNet, InitError> {
+        match self.backbone {
+            Backbone::ResNet(r) => Ok(r),
+            Backbone::Vit(_) => Err(InitError::NeedsResNet {
+                task,
+                init: init.to_string(),
+                why: "it builds on the four stages of a ResNet feature pyramid",
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,11 @@ pub struct BackboneParams {
     /// 3x3 stride-1 stem without max-pool, for inputs of 32–96 px.
     #[serde(default)]
     pub small_stem: bool,
+    /// A ViT instead of the ResNet (downstream tasks on a MoCo v3 ViT): then `arch`,
+    /// `width_mult` and `small_stem` are unused. Pre-training takes its ViT in `[v3.vit]`,
+    /// where the method that trains it is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vit: Option<VitParams>,
 }
 
 fn one() -> f64 {
@@ -78,6 +83,21 @@ pub struct VitParams {
     /// Frozen random patch projection (MoCo v3, §5).
     #[serde(default)]
     pub stop_grad_patch_embed: bool,
+}
+
+impl VitParams {
+    /// `vit_tiny`, `vit_small` or `vit_base` ([`VitConfig::preset`]), patch 16, trainable
+    /// patch projection.
+    pub fn preset(name: &str) -> Option<Self> {
+        VitConfig::preset(name).map(|v| VitParams {
+            dim: v.dim,
+            depth: v.depth,
+            heads: v.heads,
+            patch_size: v.patch_size,
+            mlp_ratio: v.mlp_ratio,
+            stop_grad_patch_embed: false,
+        })
+    }
 }
 
 fn sixteen() -> usize {

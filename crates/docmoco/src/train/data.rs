@@ -6,8 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use docmoco_data::augment::{AugmentConfig, OpConfig, Pipeline, TwoViews, TwoViewsConfig};
 use docmoco_data::decode::suggested_long_side;
 use docmoco_data::loader::{EvalLoader, PretrainLoader};
@@ -17,8 +16,7 @@ use super::config::PretrainConfig;
 use super::knn::{knn_accuracy, KnnParams, LabelledFeatures};
 use super::pretrain::to_tensor;
 use super::progress::counter;
-use crate::model::backbone::Backbone;
-use crate::model::ResNet;
+use crate::model::FeatureExtractor;
 use crate::ssl::info_nce::l2_normalize;
 
 /// Decoded pages of a folder.
@@ -196,9 +194,9 @@ pub fn labelled_split(
     })
 }
 
-/// L2-normalised pooled features of every sample of `loader`, in eval mode.
-pub fn extract_features(
-    backbone: &ResNet,
+/// L2-normalised features of every sample of `loader`, in eval mode.
+pub fn extract_features<M: FeatureExtractor>(
+    backbone: &M,
     loader: &EvalLoader,
     device: &Device,
 ) -> Result<LabelledFeatures> {
@@ -207,20 +205,20 @@ pub fn extract_features(
 
 /// [`extract_features`], calling `on_batch(pages)` after each batch — for the progress bar
 /// of `docmoco embed`, whose folders can be far larger than a kNN split.
-pub fn extract_features_with(
-    backbone: &ResNet,
+pub fn extract_features_with<M: FeatureExtractor>(
+    backbone: &M,
     loader: &EvalLoader,
     device: &Device,
     on_batch: &dyn Fn(usize),
 ) -> Result<LabelledFeatures> {
     let model = backbone.valid();
     let mut out = LabelledFeatures {
-        dim: backbone.feature_dim,
+        dim: backbone.feature_dim(),
         ..Default::default()
     };
     for batch in loader.epoch_iter(0, 0)? {
         let x = to_tensor(batch.images, batch.n, batch.height, batch.width, device);
-        let f = l2_normalize(model.forward_features(x));
+        let f = l2_normalize(model.features(x));
         let v = f
             .into_data()
             .convert::<f32>()
@@ -229,32 +227,6 @@ pub fn extract_features_with(
         out.values.extend(v);
         out.labels.extend(batch.labels);
         on_batch(batch.n);
-    }
-    Ok(out)
-}
-
-/// L2-normalised features `forward(x)` (`dim` wide) of every sample of `loader`: the
-/// backbone-agnostic form of [`extract_features`] (MoCo v3's ViT or ResNet).
-pub fn extract_features_by(
-    dim: usize,
-    forward: &dyn Fn(Tensor<4>) -> Tensor<2>,
-    loader: &EvalLoader,
-    device: &Device,
-) -> Result<LabelledFeatures> {
-    let mut out = LabelledFeatures {
-        dim,
-        ..Default::default()
-    };
-    for batch in loader.epoch_iter(0, 0)? {
-        let x = to_tensor(batch.images, batch.n, batch.height, batch.width, device);
-        let f = l2_normalize(forward(x));
-        let v = f
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("feature read-back: {e:?}"))?;
-        out.values.extend(v);
-        out.labels.extend(batch.labels);
     }
     Ok(out)
 }
@@ -302,31 +274,8 @@ impl KnnData {
         Ok(Self { train, test })
     }
 
-    /// kNN top-1 accuracy of a MoCo v3 backbone (ResNet or ViT), in eval mode.
-    pub fn accuracy_of(
-        &self,
-        backbone: &Backbone,
-        dim: usize,
-        cfg: &PretrainConfig,
-    ) -> Result<f64> {
-        let device = crate::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
-        let model = backbone.valid();
-        let forward = |x: Tensor<4>| model.forward_features(x);
-        let bank = extract_features_by(dim, &forward, &self.train.loader, &device)?;
-        let queries = extract_features_by(dim, &forward, &self.test.loader, &device)?;
-        Ok(knn_accuracy(
-            &bank,
-            &queries,
-            KnnParams {
-                k: cfg.train.knn_k,
-                t: cfg.train.knn_t,
-                num_classes: self.train.classes.len(),
-            },
-        ))
-    }
-
-    /// kNN top-1 accuracy of `backbone`'s frozen features.
-    pub fn accuracy(&self, backbone: &ResNet, cfg: &PretrainConfig) -> Result<f64> {
+    /// kNN top-1 accuracy of `backbone`'s frozen features (ResNet or ViT).
+    pub fn accuracy<M: FeatureExtractor>(&self, backbone: &M, cfg: &PretrainConfig) -> Result<f64> {
         let device = crate::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
         let bank = extract_features(backbone, &self.train.loader, &device)?;
         let queries = extract_features(backbone, &self.test.loader, &device)?;

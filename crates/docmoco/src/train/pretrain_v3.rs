@@ -135,13 +135,6 @@ fn save_checkpoint(
     Ok(())
 }
 
-fn feature_dim(backbone: &Backbone) -> usize {
-    match backbone {
-        Backbone::ResNet(m) => m.feature_dim,
-        Backbone::Vit(m) => m.norm.gamma.dims()[0],
-    }
-}
-
 /// Runs (or resumes) a MoCo v3 pre-training run; [`super::pretrain`] comes here when the
 /// configuration has a `[v3]` section.
 pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
@@ -205,7 +198,6 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
     let mut images = 0usize;
     let started = Instant::now();
     let mut interrupted = false;
-    let dim = feature_dim(&moco.query.encoder.backbone);
     let meta = |pos: &TrainPosition, best: Option<f64>| V3Meta {
         position: pos.clone(),
         config_toml: config_toml.clone(),
@@ -215,7 +207,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
     let keep = cfg.train.keep_checkpoints;
 
     if let (Some(k), 0) = (&knn, pos.step) {
-        let acc = k.accuracy_of(&moco.query.encoder.backbone, dim, cfg)?;
+        let acc = k.accuracy(&moco.query.encoder.backbone, cfg)?;
         progress.message(&format!(
             "epoch 0 (random init): kNN accuracy {:.1}%",
             acc * 100.0
@@ -307,7 +299,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
             if finished_epoch
                 && (e.is_multiple_of(cfg.train.knn_every) || e == epochs || pos.step >= total_steps)
             {
-                let acc = k.accuracy_of(&moco.query.encoder.backbone, dim, cfg)?;
+                let acc = k.accuracy(&moco.query.encoder.backbone, cfg)?;
                 progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
                 knn_history.push((e, acc));
                 best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));

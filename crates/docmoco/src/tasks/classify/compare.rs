@@ -88,6 +88,9 @@ pub struct Comparison {
 }
 
 fn arch_name(p: &BackboneParams) -> String {
+    if let Some(v) = &p.vit {
+        return format!("ViT {}-d ×{}, patch {}", v.dim, v.depth, v.patch_size);
+    }
     let mut s = p.arch.to_string();
     if p.width_mult != 1.0 {
         let _ = write!(s, " ×{}", p.width_mult);

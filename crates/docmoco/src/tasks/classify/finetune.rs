@@ -21,6 +21,7 @@ use super::model::{cross_entropy, new_head, predict_loader, to_rows, Classifier}
 use super::report::{EpochRecord, RunReport};
 use super::run::{finish, prepare, summary_line, ClassifyOptions, TrainOutcome};
 use crate::device;
+use crate::model::FeatureExtractor;
 use crate::optim::{AnyOptimizer, ScheduleConfig};
 use crate::tasks::init::{load_backbone, Init};
 use crate::train::pretrain::to_tensor;
@@ -39,8 +40,7 @@ fn validate(
     device: &Device,
 ) -> Result<(f64, f64)> {
     let loader = eval_loader(split, &cfg.input, cfg.train.batch_size, cfg.train.workers)?;
-    let resnet = model.clone().valid().into_resnet();
-    let p = predict_loader(&resnet, &loader, device)?;
+    let p = predict_loader(model, &loader, device)?;
     let n = p.labels.len().max(1) as f64;
     let correct = p
         .probs
@@ -69,8 +69,18 @@ pub fn finetune(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunRepor
     let train_dev = plain.clone().autodiff();
     let started = Instant::now();
     let data = prepare(cfg, opts, cfg.train.patience > 0)?;
-    let loaded = load_backbone(&init, &cfg.model, cfg.train.seed, &train_dev)?;
-    let head = new_head(loaded.backbone.feature_dim, data.classes.len(), &train_dev);
+    let loaded = load_backbone(
+        &init,
+        &cfg.model,
+        cfg.input.size as usize,
+        cfg.train.seed,
+        &train_dev,
+    )?;
+    let head = new_head(
+        loaded.backbone.feature_dim(),
+        data.classes.len(),
+        &train_dev,
+    );
     let mut model = Classifier {
         backbone: loaded.backbone,
         head,
@@ -182,7 +192,7 @@ pub fn finetune(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunRepor
     let Some((val_acc, _, best_epoch, best_model)) = best else {
         bail!("no epoch was run");
     };
-    let final_model = best_model.valid().into_resnet();
+    let final_model = best_model.valid();
     let outcome = TrainOutcome {
         history,
         best_epoch,

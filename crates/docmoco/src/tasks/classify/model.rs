@@ -1,8 +1,9 @@
 //! The classifier (backbone + linear head), its loss, evaluation, and the saved form.
 //!
-//! A trained classifier is stored as `RUN_DIR/model.safetensors` — a torchvision ResNet
-//! state dict *with* its `fc` layer, so PyTorch users load it with
-//! `resnet18(num_classes=K).load_state_dict(...)` — next to `RUN_DIR/classifier.toml`, which
+//! A trained classifier is stored as `RUN_DIR/model.safetensors` in the layout PyTorch users
+//! already load: a torchvision ResNet state dict *with* its `fc` layer
+//! (`resnet18(num_classes=K).load_state_dict(...)`), or for a ViT timm's layout with its
+//! `head` (`blocks.0.attn.qkv.weight`, ..., `head.weight`). Next to it `RUN_DIR/classifier.toml`
 //! names the classes, the architecture and the input mapping `predict-cls` must reproduce.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::store::KeyRemapper;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use docmoco_data::loader::EvalLoader;
@@ -17,16 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{InputParams, Mode};
 use crate::model::params::initialize;
-use crate::model::weights::{load_torchvision, save_torchvision};
-use crate::model::ResNet;
-use crate::tasks::init::resnet_config;
+use crate::model::weights::{load_state_dict, save_state_dict};
+use crate::model::{Backbone, FeatureExtractor};
+use crate::tasks::init::{resnet_config, vit_config};
 use crate::train::config::BackboneParams;
 use crate::train::pretrain::to_tensor;
 
 /// Backbone and a new linear head, trained together (fine-tuning) or head only (probe).
 #[derive(Module, Debug)]
 pub struct Classifier {
-    pub backbone: ResNet,
+    pub backbone: Backbone,
     pub head: Linear,
 }
 
@@ -48,13 +50,6 @@ impl Classifier {
     /// - input `[N, 3, H, W]` → logits `[N, classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head.forward(self.backbone.forward_features(x))
-    }
-
-    /// The torchvision form: the head becomes the ResNet's `fc`.
-    pub fn into_resnet(self) -> ResNet {
-        let mut r = self.backbone;
-        r.fc = Some(self.head);
-        r
     }
 }
 
@@ -94,8 +89,12 @@ pub struct Predictions {
     pub indices: Vec<usize>,
 }
 
-/// Softmax outputs of a ResNet with `fc` over a loader, BatchNorm in eval mode.
-pub fn predict_loader(model: &ResNet, loader: &EvalLoader, device: &Device) -> Result<Predictions> {
+/// Softmax outputs of a classifier over a loader, BatchNorm in eval mode.
+pub fn predict_loader(
+    model: &Classifier,
+    loader: &EvalLoader,
+    device: &Device,
+) -> Result<Predictions> {
     let model = model.clone().valid();
     let mut out = Predictions {
         probs: Vec::new(),
@@ -125,17 +124,55 @@ pub struct ClassifierMeta {
 pub const META_FILE: &str = "classifier.toml";
 pub const MODEL_FILE: &str = "model.safetensors";
 
+/// File keys ↔ module paths of a classifier. burn names an enum variant in the path
+/// (`backbone.ResNet.conv1.weight`); the file has the plain PyTorch names, a ResNet's head
+/// as `fc` and torchvision's `downsample.0/1`, a ViT's as timm's `head`.
+fn to_file_keys(backbone: &Backbone) -> KeyRemapper {
+    let patterns: Vec<(&str, &str)> = match backbone {
+        Backbone::ResNet(_) => vec![
+            (r"^backbone\.ResNet\.", ""),
+            (r"^head\.", "fc."),
+            (r"^(.*)\.downsample\.conv\.(.*)$", "$1.downsample.0.$2"),
+            (r"^(.*)\.downsample\.bn\.(.*)$", "$1.downsample.1.$2"),
+        ],
+        Backbone::Vit(_) => vec![(r"^backbone\.Vit\.", "")],
+    };
+    KeyRemapper::from_patterns(patterns).unwrap_or_else(|_| unreachable!("static regexes"))
+}
+
+fn from_file_keys(backbone: &Backbone) -> KeyRemapper {
+    let patterns: Vec<(&str, &str)> = match backbone {
+        Backbone::ResNet(_) => vec![
+            (r"^(.*)\.downsample\.0\.(.*)$", "$1.downsample.conv.$2"),
+            (r"^(.*)\.downsample\.1\.(.*)$", "$1.downsample.bn.$2"),
+            (r"^fc\.", "HEAD."),
+            (r"^([a-z])", "backbone.ResNet.$1"),
+            (r"^HEAD\.", "head."),
+        ],
+        Backbone::Vit(_) => vec![
+            (r"^head\.", "HEAD."),
+            (r"^([a-z])", "backbone.Vit.$1"),
+            (r"^HEAD\.", "head."),
+        ],
+    };
+    KeyRemapper::from_patterns(patterns).unwrap_or_else(|_| unreachable!("static regexes"))
+}
+
 /// Writes `RUN_DIR/model.safetensors` and `RUN_DIR/classifier.toml`.
-pub fn save_classifier(run_dir: &Path, model: &ResNet, meta: &ClassifierMeta) -> Result<PathBuf> {
+pub fn save_classifier(
+    run_dir: &Path,
+    model: &Classifier,
+    meta: &ClassifierMeta,
+) -> Result<PathBuf> {
     let path = run_dir.join(MODEL_FILE);
-    save_torchvision(model, &path)?;
+    save_state_dict(model, &path, to_file_keys(&model.backbone))?;
     let text = toml::to_string_pretty(meta).context("serialising classifier.toml")?;
     crate::train::checkpoint::write_atomic(&run_dir.join(META_FILE), text.as_bytes())?;
     Ok(path)
 }
 
 /// Reads a classifier saved by [`save_classifier`] onto `device`.
-pub fn load_classifier(run_dir: &Path, device: &Device) -> Result<(ResNet, ClassifierMeta)> {
+pub fn load_classifier(run_dir: &Path, device: &Device) -> Result<(Classifier, ClassifierMeta)> {
     let meta_path = run_dir.join(META_FILE);
     let text = std::fs::read_to_string(&meta_path).with_context(|| {
         format!(
@@ -145,8 +182,15 @@ pub fn load_classifier(run_dir: &Path, device: &Device) -> Result<(ResNet, Class
     })?;
     let meta: ClassifierMeta =
         toml::from_str(&text).with_context(|| format!("{}", meta_path.display()))?;
-    let cfg = resnet_config(&meta.model).with_num_classes(Some(meta.classes.len()));
-    let model = initialize(cfg.init(device));
-    let (model, _) = load_torchvision(model, &run_dir.join(MODEL_FILE), "")?;
+    let backbone = match &meta.model.vit {
+        Some(v) => Backbone::Vit(initialize(
+            vit_config(v, meta.input.size as usize).init(device),
+        )),
+        None => Backbone::ResNet(initialize(resnet_config(&meta.model).init(device))),
+    };
+    let head = new_head(backbone.feature_dim(), meta.classes.len(), device);
+    let remap = from_file_keys(&backbone);
+    let model = Classifier { backbone, head };
+    let (model, _) = load_state_dict(model, &run_dir.join(MODEL_FILE), remap)?;
     Ok((model, meta))
 }

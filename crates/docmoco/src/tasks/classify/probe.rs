@@ -24,12 +24,12 @@ use rand_chacha::ChaCha8Rng;
 use super::config::{ClassifyConfig, Mode};
 use super::data::{eval_loader, train_loader};
 use super::metrics::argmax;
-use super::model::{cross_entropy, new_head, to_rows};
+use super::model::{cross_entropy, new_head, to_rows, Classifier};
 use super::report::{EpochRecord, RunReport};
 use super::run::{finish, prepare, summary_line, ClassifyOptions, TrainOutcome};
 use crate::device;
 use crate::model::params::{map_named, named_tensors, without_autodiff};
-use crate::model::ResNet;
+use crate::model::{Backbone, FeatureExtractor};
 use crate::optim::{ScheduleConfig, Sgd, SgdParams};
 use crate::tasks::init::{load_backbone, Init};
 use crate::train::pretrain::to_tensor;
@@ -37,11 +37,10 @@ use crate::train::pretrain::to_tensor;
 /// Every float tensor of a backbone (parameters and BN running statistics), by path.
 pub type Snapshot = Vec<(String, Vec<f32>)>;
 
-/// Values of every tensor of `model` except the classifier `fc`.
-pub fn snapshot(model: &ResNet) -> Result<Snapshot> {
-    named_tensors(model)
+/// Values of every tensor of `backbone`.
+pub fn snapshot(backbone: &Backbone) -> Result<Snapshot> {
+    named_tensors(backbone)
         .into_iter()
-        .filter(|(p, _)| !p.starts_with("fc."))
         .map(|(p, t)| {
             let v = t
                 .into_data()
@@ -55,8 +54,8 @@ pub fn snapshot(model: &ResNet) -> Result<Snapshot> {
 
 /// The reference's `sanity_check`: every backbone tensor of `after` equals `before` exactly.
 /// The error names the first tensor that moved and by how much.
-pub fn check_frozen(before: &Snapshot, after: &ResNet) -> Result<()> {
-    let now = snapshot(after)?;
+pub fn check_frozen(before: &Snapshot, after: &Classifier) -> Result<()> {
+    let now = snapshot(&after.backbone)?;
     if now.len() != before.len() {
         bail!(
             "frozen-backbone check: {} tensors before, {} after",
@@ -82,7 +81,7 @@ pub fn check_frozen(before: &Snapshot, after: &ResNet) -> Result<()> {
 
 /// Pooled features `[N, D]` (row-major) and labels of every batch of `loader`.
 fn features<V: Views<Batch = Batch>>(
-    backbone: &ResNet,
+    backbone: &Backbone,
     loader: &Loader<V>,
     epoch: u64,
     device: &Device,
@@ -159,12 +158,18 @@ pub fn linear_probe(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunR
     let train_dev = plain.clone().autodiff();
     let started = Instant::now();
     let data = prepare(cfg, opts, false)?;
-    let loaded = load_backbone(&init, &cfg.model, cfg.train.seed, &plain)?;
+    let loaded = load_backbone(
+        &init,
+        &cfg.model,
+        cfg.input.size as usize,
+        cfg.train.seed,
+        &plain,
+    )?;
     // Eval mode: running statistics are used and never updated.
     let backbone = loaded.backbone.valid();
     let before = snapshot(&backbone)?;
     let (bs, workers, seed) = (cfg.train.batch_size, cfg.train.workers, cfg.train.seed);
-    let dim = backbone.feature_dim;
+    let dim = backbone.feature_dim();
     let k = data.classes.len();
 
     let clean = eval_loader(&data.train, &cfg.input, bs, workers)?;
@@ -242,9 +247,11 @@ pub fn linear_probe(cfg: &ClassifyConfig, opts: &ClassifyOptions) -> Result<RunR
     }
     bar.finish_and_clear();
 
-    let mut model = backbone;
-    model.fc = Some(fold_standardization(head, &mean, &std, &plain));
-    let check = |saved: &ResNet| check_frozen(&before, saved);
+    let model = Classifier {
+        backbone,
+        head: fold_standardization(head, &mean, &std, &plain),
+    };
+    let check = |saved: &Classifier| check_frozen(&before, saved);
     let outcome = TrainOutcome {
         history,
         best_epoch: epochs,

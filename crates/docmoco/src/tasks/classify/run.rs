@@ -9,9 +9,8 @@ use burn::tensor::Device;
 
 use super::config::ClassifyConfig;
 use super::data::{decode_split, eval_loader, long_side, open_splits, Split};
-use super::model::{load_classifier, predict_loader, save_classifier, ClassifierMeta};
+use super::model::{load_classifier, predict_loader, save_classifier, Classifier, ClassifierMeta};
 use super::report::{evaluate, write_reports, EpochRecord, RunReport};
-use crate::model::ResNet;
 
 /// How to run (not part of the configuration).
 #[derive(Clone, Debug, Default)]
@@ -84,7 +83,7 @@ pub fn prepare(cfg: &ClassifyConfig, opts: &ClassifyOptions, with_val: bool) -> 
 }
 
 /// A check run on the saved-and-read-back model (the probe's frozen-backbone check).
-pub type ModelCheck<'a> = &'a dyn Fn(&ResNet) -> Result<()>;
+pub type ModelCheck<'a> = &'a dyn Fn(&Classifier) -> Result<()>;
 
 /// How training went, for the report.
 pub struct TrainOutcome {
@@ -94,14 +93,14 @@ pub struct TrainOutcome {
     pub started: Instant,
 }
 
-/// Saves `model` (a ResNet with `fc`), reads it back exactly as `predict-cls` will, evaluates
+/// Saves `model`, reads it back exactly as `predict-cls` will, evaluates
 /// the read-back model on the test split and writes every report. `check` runs on the
 /// read-back model first (the probe's frozen-backbone check).
 pub fn finish(
     cfg: &ClassifyConfig,
     opts: &ClassifyOptions,
     data: &Prepared,
-    model: &ResNet,
+    model: &Classifier,
     outcome: TrainOutcome,
     check: Option<ModelCheck<'_>>,
     device: &Device,

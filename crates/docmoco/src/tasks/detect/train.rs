@@ -88,13 +88,15 @@ pub fn train_dir(data: &Path) -> PathBuf {
 /// Builds the detector `cfg` describes on `device`, the backbone loaded from `cfg.init`.
 pub fn build_detector(cfg: &DetectConfig, device: &Device) -> Result<DbNet> {
     let init: Init = cfg.init.parse()?;
-    let loaded = load_backbone(&init, &cfg.model, cfg.train.seed, device)?;
-    let head = DbHeadConfig::new(stage_channels(&loaded.backbone))
+    // The input size only matters to a ViT, which detection refuses just below.
+    let loaded = load_backbone(&init, &cfg.model, 0, cfg.train.seed, device)?;
+    let backbone = loaded.into_resnet("text-line detection (DBNet)", &init)?;
+    let head = DbHeadConfig::new(stage_channels(&backbone))
         .with_inner_channels(cfg.head.inner_channels)
         .with_k(cfg.head.k)
         .init(device);
     Ok(DbNet {
-        backbone: loaded.backbone,
+        backbone,
         // Concrete values before any clone (burn's lazy parameters, see `initialize`).
         head: initialize(head),
     })

@@ -235,6 +235,7 @@ mod tests {
                     arch: ResNetArch::Resnet18,
                     width_mult: 0.25,
                     small_stem: false,
+                    vit: None,
                 },
                 seed: 0,
                 image_size: 32,

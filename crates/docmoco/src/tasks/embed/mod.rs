@@ -36,7 +36,7 @@ use docmoco_data::{scan_pages, Loader, LoaderConfig, PageCache, PageRef};
 
 pub use index::{EmbeddingIndex, IndexMeta, IndexRow};
 
-use crate::model::ResNet;
+use crate::model::{Backbone, FeatureExtractor};
 use crate::tasks::init::{load_backbone, resolve_arch, tiny_backbone, ArchOverrides, Init};
 use crate::train::config::BackboneParams;
 use crate::train::data::{decode_pages, extract_features_with};
@@ -96,7 +96,7 @@ fn absolute_init(init: &Init) -> Init {
 
 /// A loaded backbone and the view its inputs get.
 pub struct Embedder {
-    backbone: ResNet,
+    backbone: Backbone,
     pub init: Init,
     pub arch: BackboneParams,
     pub seed: u64,
@@ -129,7 +129,7 @@ impl Embedder {
         }
         let device = crate::device::select(&cfg.device).map_err(anyhow::Error::msg)?;
         let arch = resolve_arch(&cfg.init, &ArchOverrides::default(), &tiny_backbone())?;
-        let loaded = load_backbone(&cfg.init, &arch, cfg.seed, &device)
+        let loaded = load_backbone(&cfg.init, &arch, image_size as usize, cfg.seed, &device)
             .with_context(|| format!("loading the backbone --init {}", cfg.init))?;
         Ok(Self {
             backbone: loaded.backbone,
@@ -171,7 +171,7 @@ impl Embedder {
 
     /// Pooled feature width.
     pub fn dim(&self) -> usize {
-        self.backbone.feature_dim
+        self.backbone.feature_dim()
     }
 
     fn loader(&self, cache: Arc<PageCache>) -> Result<EvalLoader> {
