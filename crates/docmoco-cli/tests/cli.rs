@@ -97,6 +97,82 @@ fn pretrain_runs_and_kill_plus_resume_matches_an_uninterrupted_run() {
         (loss2 - loss).abs() < 1e-4,
         "resumed run ends at loss {loss2}, uninterrupted at {loss}"
     );
+    // The queue's page ids are checkpointed too: the own-page stale similarity (column 11)
+    // of every step after the resume is the one of the uninterrupted run.
+    let stale = |run: &Path| -> Vec<Option<f64>> {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("step,"))
+            .map(|l| l.split(',').nth(10).unwrap().parse().ok())
+            .collect()
+    };
+    let (a, b) = (stale(&full), stale(&cut));
+    assert_eq!(a.len(), b.len());
+    assert!(
+        a.iter().flatten().count() > 0,
+        "no stale-key similarity at all: {a:?}"
+    );
+    for (x, y) in a.iter().zip(&b) {
+        match (x, y) {
+            (Some(x), Some(y)) => assert!((x - y).abs() < 1e-4, "cos_stale {x} vs {y}"),
+            (None, None) => {}
+            _ => panic!("cos_stale differs after the resume: {a:?} vs {b:?}"),
+        }
+    }
+    diagnostic_of_a_finished_run(&full);
+}
+
+/// The in-training diagnostic wrote its columns, and `docmoco diagnose` measures the run.
+fn diagnostic_of_a_finished_run(run: &Path) {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("frozen_acc,spread,erank,flags"));
+    let epoch_rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("epoch,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(epoch_rows.len(), 2, "{text}");
+    for row in &epoch_rows {
+        let frozen: f64 = row[11].parse().unwrap();
+        assert!((0.0..=1.0).contains(&frozen), "{row:?}");
+        assert!(
+            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14]),
+            "{row:?}"
+        );
+    }
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"diagnosis\""), "{summary}");
+
+    let o = docmoco(&[
+        "diagnose",
+        "--run",
+        run.to_str().unwrap(),
+        "--pages",
+        "32",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = common::stdout(&o);
+    assert!(
+        out.contains("frozen instance acc") && out.contains("cos(q,k+)"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("diagnosis.json")).unwrap())
+            .unwrap();
+    let acc = json["frozen"]["instance_acc"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{json}");
+    // K = 32 keys + the positive, all 32 measured pages are candidates.
+    assert_eq!(json["frozen"]["candidates"].as_u64(), Some(32));
+    assert!(json["spread"].as_f64().unwrap() > 0.0);
+
+    let o = docmoco(&["diagnose", "--run", "/no/such/run"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("/no/such/run"), "{}", stderr(&o));
 }
 
 #[test]

@@ -127,6 +127,7 @@ fn checkpoint_round_trip_is_exact() {
             queue_ptr: moco.queue.ptr,
             config_toml: String::new(),
             best_knn: None,
+            queue_ids: Some(moco.queue.ids.clone()),
         },
     };
     checkpoint::save(dir.path(), &ck, 2).unwrap();

@@ -165,7 +165,11 @@ fn momentum_update_matches() {
 fn enqueue_wraps_around() {
     let dev = device();
     let fx = load("enqueue.safetensors");
-    let mut queue = KeyQueue::from_parts(fx.tensor::<2>("queue", &dev), fx.int("ptr")[0] as usize);
+    let mut queue = KeyQueue::from_parts(
+        fx.tensor::<2>("queue", &dev),
+        fx.int("ptr")[0] as usize,
+        None,
+    );
     queue.enqueue(fx.tensor::<2>("keys", &dev));
     assert_eq!(queue.ptr as i64, fx.int("ptr_new")[0]);
     assert_eq!(to_vec(queue.keys), fx.vec("queue_new"));

@@ -6,6 +6,7 @@ mod check_data;
 mod classify;
 mod demo;
 mod detect;
+mod diagnose;
 mod embed;
 mod pdf2det;
 mod pretrain;
@@ -14,7 +15,7 @@ mod synth;
 
 use clap::{Parser, Subcommand};
 
-/// Self-supervised pre-training (MoCo v1/v2) of vision backbones on document images.
+/// Self-supervised pre-training (MoCo v1/v2/v3) of vision backbones on document images.
 #[derive(Parser, Debug)]
 #[command(name = "docmoco", version, about, long_about = None)]
 pub struct Cli {
@@ -65,6 +66,9 @@ pub enum Command {
     Cluster(embed::ClusterArgs),
     /// A self-contained HTML report of a run: curves, config, results, embedding map.
     Report(report::ReportArgs),
+    /// Shortcut / collapse diagnostic of a MoCo v1/v2 run: frozen instance accuracy,
+    /// cos(q,k+) vs cos(q,k-), the queue's stale keys, embedding spread.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -88,5 +92,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dedup(a) => embed::run_dedup(a),
         Command::Cluster(a) => embed::run_cluster(a),
         Command::Report(a) => report::run(a),
+        Command::Diagnose(a) => diagnose::run(a),
     }
 }

@@ -75,6 +75,12 @@ pub struct PretrainArgs {
     /// Run the kNN monitor every N epochs (0 = off).
     #[arg(long)]
     pub knn_every: Option<usize>,
+    /// Run the frozen-encoder shortcut/collapse diagnostic every N epochs (0 = off; MoCo v1/v2).
+    #[arg(long)]
+    pub diag_every: Option<usize>,
+    /// Lower bound of the random crop's area, as a fraction of the page.
+    #[arg(long)]
+    pub crop_min_scale: Option<f64>,
     /// Augmentation worker threads (0 = one per core).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -181,6 +187,10 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.schedule.base_lr, a.lr);
     set!(c.train.seed, a.seed);
     set!(c.train.knn_every, a.knn_every);
+    set!(c.train.diag_every, a.diag_every);
+    if a.crop_min_scale.is_some() {
+        c.augment.crop_min_scale = a.crop_min_scale;
+    }
     set!(c.train.workers, a.workers);
     set!(c.train.checkpoint_every, a.checkpoint_every);
     if let Some(d) = &a.device {

@@ -7,6 +7,9 @@
 //! 4. logits `[l_pos, l_neg] / T`, InfoNCE with label 0;
 //! 5. the keys are enqueued (after the loss is computed).
 //!
+//! Each step also measures, for free, the similarities the shortcut diagnostic reads
+//! (`ssl::diagnostics`): fresh positive, other pages' queued keys, the query's own stale keys.
+//!
 //! v1 and v2 differ only by configuration: the head (linear vs MLP), the temperature
 //! (0.07 vs 0.2) and the augmentation — see the presets in `configs/`.
 
@@ -15,6 +18,7 @@ use burn::tensor::{Device, Tensor};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::diagnostics::StepSimilarities;
 use super::info_nce::{info_nce_loss, instance_accuracy, l2_normalize, moco_logits};
 use super::momentum::momentum_update;
 use super::queue::KeyQueue;
@@ -62,6 +66,8 @@ pub struct MocoOutput {
     pub loss: Tensor<1>,
     /// Top-1 accuracy of the pretext task on this batch.
     pub instance_accuracy: f64,
+    /// Mean similarities to the positive, the other pages' and the own page's queued keys.
+    pub similarities: StepSimilarities,
 }
 
 /// The MoCo v1/v2 model state.
@@ -104,6 +110,18 @@ impl Moco {
     /// # Shapes
     /// - `im_q` `[N, 3, H, W]` on the training device, `im_k` the same on the plain device.
     pub fn forward<R: Rng>(&mut self, im_q: Tensor<4>, im_k: Tensor<4>, rng: &mut R) -> MocoOutput {
+        self.forward_pages(im_q, im_k, None, rng)
+    }
+
+    /// [`Self::forward`] for a batch made from pages `pages` (row `i` from page `pages[i]`):
+    /// the queue remembers them, and the own-page stale similarity is measured.
+    pub fn forward_pages<R: Rng>(
+        &mut self,
+        im_q: Tensor<4>,
+        im_k: Tensor<4>,
+        pages: Option<&[usize]>,
+        rng: &mut R,
+    ) -> MocoOutput {
         // 1. momentum update of the key encoder
         self.encoder_k = momentum_update(
             self.encoder_k.clone(),
@@ -117,6 +135,7 @@ impl Moco {
         // 3. queries
         let q = l2_normalize(self.encoder_q.forward(im_q)); // NxC
         let device = q.device();
+        let (neg, stale) = self.queue.similarities(&q.clone().inner(), pages);
 
         // 4. logits and loss
         let logits = moco_logits(
@@ -125,14 +144,23 @@ impl Moco {
             self.queue.keys.clone().to_device(&device),
             self.params.temperature,
         ); // Nx(1+K)
-        let acc = instance_accuracy(&logits.clone().inner());
+        let plain_logits = logits.clone().inner();
+        let acc = instance_accuracy(&plain_logits);
+        let [n, _] = plain_logits.dims();
+        let pos = plain_logits.slice([0..n, 0..1]).mean().into_scalar::<f32>() as f64;
+        let similarities = StepSimilarities {
+            pos: pos * self.params.temperature,
+            neg,
+            stale: stale.map(|(s, _)| s),
+        };
         let loss = info_nce_loss(logits);
 
         // 5. dequeue and enqueue
-        self.queue.enqueue(k);
+        self.queue.enqueue_pages(k, pages);
         MocoOutput {
             loss,
             instance_accuracy: acc,
+            similarities,
         }
     }
 

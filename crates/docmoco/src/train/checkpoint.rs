@@ -58,6 +58,10 @@ pub struct CheckpointMeta {
     pub config_toml: String,
     /// Best kNN accuracy so far (when monitored).
     pub best_knn: Option<f64>,
+    /// Page of each queue column (-1 unknown), for the shortcut diagnostic; absent in
+    /// checkpoints written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_ids: Option<Vec<i64>>,
 }
 
 /// Everything a checkpoint holds, in memory.

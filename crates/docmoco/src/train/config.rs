@@ -164,6 +164,12 @@ pub struct TrainParams {
     pub knn_k: usize,
     #[serde(default = "default_knn_t")]
     pub knn_t: f64,
+    /// Frozen-encoder shortcut/collapse diagnostic every this many epochs (0 = off; MoCo
+    /// v1/v2), on `diag_pages` pages.
+    #[serde(default = "default_diag_every")]
+    pub diag_every: usize,
+    #[serde(default = "default_diag_pages")]
+    pub diag_pages: usize,
     /// Compute device: `cpu` (burn flex) or, when built with the feature, `wgpu`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -180,6 +186,12 @@ fn default_keep() -> usize {
 }
 fn default_knn_every() -> usize {
     1
+}
+fn default_diag_every() -> usize {
+    1
+}
+fn default_diag_pages() -> usize {
+    256
 }
 fn default_knn_k() -> usize {
     200

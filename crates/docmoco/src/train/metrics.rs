@@ -3,13 +3,18 @@
 //! `step` rows: `epoch` is the (0-based) epoch the step belongs to, `step` the number of steps
 //! done. `epoch` rows: `epoch` is the number of epochs completed (0 = before training, the
 //! random-init kNN baseline), `loss` the epoch's mean loss, `knn_acc` the monitor's accuracy.
+//!
+//! The shortcut/collapse diagnostic (MoCo v1/v2, `ssl::diagnostics`) adds: on `step` rows the
+//! mean `cos_pos` (q·k+), `cos_neg` (q· other pages' queued keys) and `cos_stale` (q· its own
+//! page's queued keys); on `epoch` rows the frozen-encoder `frozen_acc`, the key `spread` and
+//! effective rank `erank`, and `flags` (`ok`, `shortcut`, `collapse`, `shortcut+collapse`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// Column order of `metrics.csv`.
-pub const HEADER: &str = "kind,epoch,step,loss,instance_acc,lr,img_per_s,knn_acc";
+pub const HEADER: &str = "kind,epoch,step,loss,instance_acc,lr,img_per_s,knn_acc,cos_pos,cos_neg,cos_stale,frozen_acc,spread,erank,flags";
 
 /// One row.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +28,13 @@ pub struct MetricRow {
     pub lr: f64,
     pub img_per_s: f64,
     pub knn_acc: Option<f64>,
+    pub cos_pos: Option<f64>,
+    pub cos_neg: Option<f64>,
+    pub cos_stale: Option<f64>,
+    pub frozen_acc: Option<f64>,
+    pub spread: Option<f64>,
+    pub erank: Option<f64>,
+    pub flags: Option<String>,
 }
 
 /// Appends rows, flushing each so a killed run loses nothing it reported.
@@ -66,11 +78,25 @@ impl MetricsWriter {
     }
 
     pub fn write(&mut self, r: &MetricRow) -> std::io::Result<()> {
-        let knn = r.knn_acc.map(|v| format!("{v:.6}")).unwrap_or_default();
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
         writeln!(
             self.file,
-            "{},{},{},{:.6},{:.6},{:.8},{:.2},{}",
-            r.kind, r.epoch, r.step, r.loss, r.instance_acc, r.lr, r.img_per_s, knn
+            "{},{},{},{:.6},{:.6},{:.8},{:.2},{},{},{},{},{},{},{},{}",
+            r.kind,
+            r.epoch,
+            r.step,
+            r.loss,
+            r.instance_acc,
+            r.lr,
+            r.img_per_s,
+            opt(r.knn_acc),
+            opt(r.cos_pos),
+            opt(r.cos_neg),
+            opt(r.cos_stale),
+            opt(r.frozen_acc),
+            opt(r.spread),
+            opt(r.erank),
+            r.flags.as_deref().unwrap_or("")
         )?;
         self.file.flush()
     }

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod diagnose;
 pub mod knn;
 pub mod metrics;
 pub mod plot;

@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::checkpoint::{self, Checkpoint, CheckpointMeta, TrainPosition};
 use super::config::PretrainConfig;
 use super::data::{self, KnnData};
+use super::diagnose::{Diagnosis, FrozenProbe};
 use super::metrics::{start_run_files, MetricRow};
 use super::progress::Progress;
 use crate::device;
@@ -52,7 +53,14 @@ pub struct PretrainSummary {
     pub skipped_pages: usize,
     pub backbone: Option<PathBuf>,
     pub interrupted: bool,
+    /// Epoch of the best kNN accuracy, whose backbone is `backbone_best.safetensors`.
+    pub best_knn_epoch: Option<usize>,
+    /// The last shortcut/collapse diagnostic (MoCo v1/v2 with `train.diag_every > 0`).
+    pub diagnosis: Option<Diagnosis>,
 }
+
+/// The backbone of the best kNN epoch, next to `backbone.safetensors` (the last one).
+pub const BEST_BACKBONE: &str = "backbone_best.safetensors";
 
 /// Moves a framework-free batch onto `device` as `[N, 3, H, W]`.
 pub fn to_tensor(images: Vec<f32>, n: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
@@ -144,6 +152,12 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         Some(dir) if cfg.train.knn_every > 0 => Some(KnnData::open(dir, cfg, opts.quiet)?),
         _ => None,
     };
+    let probe = if cfg.train.diag_every > 0 {
+        Some(FrozenProbe::new(&pages, cfg, cfg.train.diag_pages)?)
+    } else {
+        None
+    };
+    let mut diagnosis: Option<Diagnosis> = None;
 
     // Model, optimiser, position.
     let encoder_cfg = cfg.encoder_config();
@@ -160,7 +174,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         let ck = checkpoint::load(&path, moco.encoder_q.clone(), template_k, &plain)?;
         moco.encoder_q = ck.encoder_q;
         moco.encoder_k = ck.encoder_k;
-        moco.queue = KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr);
+        moco.queue = KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr, ck.meta.queue_ids);
         sgd.buffers = ck.sgd_buffers;
         pos = ck.meta.position;
         best_knn = ck.meta.best_knn;
@@ -181,6 +195,8 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     let mut knn_history = Vec::new();
     let mut last_loss = f64::NAN;
     let mut epoch_loss = (0.0, 0usize);
+    let mut epoch_acc = (0.0, 0usize);
+    let mut best_epoch = None;
     let mut last_epoch_loss = f64::NAN;
     let mut run_steps = 0usize;
     let mut images = 0usize;
@@ -198,6 +214,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                 queue_ptr: moco.queue.ptr,
                 config_toml: config_toml.clone(),
                 best_knn: best,
+                queue_ids: Some(moco.queue.ids.clone()),
             },
         };
         checkpoint::save(&ckpt_dir, &ck, cfg.train.keep_checkpoints)?;
@@ -222,6 +239,7 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             lr: cfg.schedule.lr_at_epoch(0, epochs),
             img_per_s: 0.0,
             knn_acc: Some(acc),
+            ..Default::default()
         })?;
     }
 
@@ -248,7 +266,8 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                 &plain,
             );
             let mut rng = step_rng(seed, pos.step);
-            let output = moco.forward(im_q, im_k, &mut rng);
+            let queue_filled = moco.queue.is_filled();
+            let output = moco.forward_pages(im_q, im_k, Some(&batch.query.indices), &mut rng);
             let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
             if !loss.is_finite() {
                 bail!(
@@ -267,6 +286,11 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             last_loss = loss;
             epoch_loss.0 += loss;
             epoch_loss.1 += 1;
+            if queue_filled {
+                epoch_acc.0 += output.instance_accuracy;
+                epoch_acc.1 += 1;
+            }
+            let sims = output.similarities;
             let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
             progress.step(pos.step, epoch, loss, output.instance_accuracy, lr, rate);
             if pos.step.is_multiple_of(cfg.train.log_every.max(1)) {
@@ -279,6 +303,10 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                     lr,
                     img_per_s: rate,
                     knn_acc: None,
+                    cos_pos: Some(sims.pos),
+                    cos_neg: Some(sims.neg),
+                    cos_stale: sims.stale,
+                    ..Default::default()
                 })?;
             }
             let end_of_epoch = pos.step_in_epoch >= steps_per_epoch;
@@ -312,8 +340,39 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                 let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
                 progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
                 knn_history.push((e, acc));
+                if best_knn.is_none_or(|b| acc > b) {
+                    // The monitor's best weights are kept: on small data MoCo can peak and
+                    // then decline (issue 9), and the last epoch is not always the one to use.
+                    save_torchvision(&moco.encoder_q.backbone, &out.join(BEST_BACKBONE))?;
+                    best_epoch = Some(e);
+                }
                 best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));
                 knn_acc = Some(acc);
+            }
+        }
+        let mut diag_row = None;
+        if let Some(p) = &probe {
+            let e = pos.epoch;
+            if finished_epoch
+                && (e.is_multiple_of(cfg.train.diag_every)
+                    || e == epochs
+                    || pos.step >= total_steps)
+            {
+                let train_acc = (epoch_acc.1 > 0).then(|| epoch_acc.0 / epoch_acc.1 as f64);
+                let d = p.measure(&moco, pos.step, train_acc, &plain)?;
+                progress.message(&format!("epoch {e}: {}", d.summary()));
+                let newly = d.flags.label() != "ok"
+                    && diagnosis
+                        .as_ref()
+                        .is_none_or(|old| old.flags.label() != d.flags.label());
+                if newly {
+                    for reason in &d.flags.reasons {
+                        progress.message(&format!("  warning: {reason}"));
+                    }
+                }
+                progress.set_flag(&d.flags.label());
+                diag_row = Some(d.clone());
+                diagnosis = Some(d);
             }
         }
         if epoch_loss.1 > 0 {
@@ -328,8 +387,14 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             lr: cfg.schedule.lr_at_epoch(epoch, epochs),
             img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
             knn_acc,
+            frozen_acc: diag_row.as_ref().map(|d| d.frozen.instance_acc),
+            spread: diag_row.as_ref().map(|d| d.spread),
+            erank: diag_row.as_ref().map(|d| d.effective_rank),
+            flags: diag_row.as_ref().map(|d| d.flags.label()),
+            ..Default::default()
         })?;
         epoch_loss = (0.0, 0);
+        epoch_acc = (0.0, 0);
         save(&moco, &sgd, &pos, best_knn)?;
         if !finished_epoch {
             break;
@@ -355,6 +420,8 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         skipped_pages: pages.skipped(),
         backbone,
         interrupted,
+        best_knn_epoch: best_epoch,
+        diagnosis,
     };
     if let Err(e) = super::plot::write_curves_svg(&out.join("metrics.csv"), &out.join("curves.svg"))
     {

@@ -17,7 +17,9 @@ use super::checkpoint::{self, load_module, read_json, read_tensors, StepDirWrite
 use super::config::{PretrainConfig, V3Optimizer};
 use super::data::{self, KnnData};
 use super::metrics::{start_run_files, MetricRow};
-use super::pretrain::{setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup};
+use super::pretrain::{
+    setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup, BEST_BACKBONE,
+};
 use super::progress::Progress;
 use crate::model::backbone::Backbone;
 use crate::model::weights::{save_state_dict, save_torchvision};
@@ -135,6 +137,16 @@ fn save_checkpoint(
     Ok(())
 }
 
+/// The backbone alone, in the layout PyTorch users load: torchvision's for a ResNet, timm's
+/// key names for a ViT (LayerNorm gamma/beta and Linear layout converted by the adapter).
+fn save_backbone(backbone: &Backbone, path: &Path) -> Result<()> {
+    match backbone {
+        Backbone::ResNet(m) => save_torchvision(m, path)?,
+        Backbone::Vit(m) => save_state_dict(m, path, Default::default())?,
+    }
+    Ok(())
+}
+
 /// Runs (or resumes) a MoCo v3 pre-training run; [`super::pretrain`] comes here when the
 /// configuration has a `[v3]` section.
 pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
@@ -167,6 +179,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
         step_in_epoch: 0,
     };
     let mut best_knn = None;
+    let mut best_epoch = None;
     if let Some(path) = resume_from {
         let meta: V3Meta = read_json(&path.join("state.json"))?;
         let template_m = momentum_encoder_from(&moco.query.encoder, &net, &plain);
@@ -222,6 +235,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
             lr: 0.0,
             img_per_s: 0.0,
             knn_acc: Some(acc),
+            ..Default::default()
         })?;
     }
 
@@ -270,6 +284,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
                     lr,
                     img_per_s: rate,
                     knn_acc: None,
+                    ..Default::default()
                 })?;
             }
             let end_of_epoch = pos.step_in_epoch >= steps_per_epoch;
@@ -302,6 +317,10 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
                 let acc = k.accuracy(&moco.query.encoder.backbone, cfg)?;
                 progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
                 knn_history.push((e, acc));
+                if best_knn.is_none_or(|b| acc > b) {
+                    save_backbone(&moco.query.encoder.backbone, &out.join(BEST_BACKBONE))?;
+                    best_epoch = Some(e);
+                }
                 best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));
                 knn_acc = Some(acc);
             }
@@ -318,6 +337,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
             lr: cfg.schedule.lr_at_epoch(epoch, epochs),
             img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
             knn_acc,
+            ..Default::default()
         })?;
         epoch_loss = (0.0, 0);
         save_checkpoint(&ckpt_dir, &moco, &optim, meta(&pos, best_knn), keep)?;
@@ -331,12 +351,7 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
         None
     } else {
         let path = out.join("backbone.safetensors");
-        match &moco.query.encoder.backbone {
-            Backbone::ResNet(m) => save_torchvision(m, &path)?,
-            // timm's key names; LayerNorm gamma/beta and Linear layout are converted by the
-            // PyTorch adapter.
-            Backbone::Vit(m) => save_state_dict(m, &path, Default::default())?,
-        }
+        save_backbone(&moco.query.encoder.backbone, &path)?;
         Some(path)
     };
     let summary = PretrainSummary {
@@ -350,6 +365,8 @@ pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretr
         skipped_pages: pages.skipped(),
         backbone,
         interrupted,
+        best_knn_epoch: best_epoch,
+        diagnosis: None,
     };
     if let Err(e) = super::plot::write_curves_svg(&out.join("metrics.csv"), &out.join("curves.svg"))
     {

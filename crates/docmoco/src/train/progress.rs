@@ -1,10 +1,14 @@
 //! Progress bars: steps with loss, lr, img/s and ETA (indicatif).
 
+use std::cell::RefCell;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A training progress bar (hidden when quiet).
 pub struct Progress {
     bar: ProgressBar,
+    /// The diagnostic's flag (`shortcut`, `collapse`), shown until the next diagnostic.
+    flag: RefCell<String>,
 }
 
 impl Progress {
@@ -21,14 +25,18 @@ impl Progress {
         );
         bar.set_position(done as u64);
         bar.reset_eta();
-        Self { bar }
+        Self {
+            bar,
+            flag: RefCell::new(String::new()),
+        }
     }
 
     pub fn step(&self, step: usize, epoch: usize, loss: f64, acc: f64, lr: f64, img_per_s: f64) {
         self.bar.set_position(step as u64);
         self.bar.set_message(format!(
-            "ep {epoch} loss {loss:.4} inst-acc {:.0}% lr {lr:.2e} {img_per_s:.1} img/s",
-            acc * 100.0
+            "ep {epoch} loss {loss:.4} inst-acc {:.0}% lr {lr:.2e} {img_per_s:.1} img/s{}",
+            acc * 100.0,
+            self.flag_text()
         ));
     }
 
@@ -39,6 +47,18 @@ impl Progress {
         self.bar.set_message(format!(
             "loss {loss:.3} (bce {bce:.3} dice {dice:.3} l1 {l1:.3}) lr {lr:.2e} {img_per_s:.1} img/s"
         ));
+    }
+
+    /// Shows the diagnostic's flag label (`ok` clears it) in the step message.
+    pub fn set_flag(&self, label: &str) {
+        *self.flag.borrow_mut() = label.to_string();
+    }
+
+    fn flag_text(&self) -> String {
+        match self.flag.borrow().as_str() {
+            "" | "ok" => String::new(),
+            f => format!("  [{}: see the warning above]", f.to_uppercase()),
+        }
     }
 
     pub fn message(&self, text: &str) {

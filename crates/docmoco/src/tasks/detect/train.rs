@@ -262,6 +262,7 @@ pub fn finetune_det(cfg: &DetectConfig, opts: &DetectOptions) -> Result<DetectSu
                 lr,
                 img_per_s: rate,
                 knn_acc: None,
+                ..Default::default()
             })?;
             if pos.step_in_epoch == per_epoch {
                 pos.epoch += 1;
