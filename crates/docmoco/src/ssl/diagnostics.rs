@@ -209,7 +209,7 @@ pub mod thresholds {
     /// Shortcut when the frozen instance accuracy is below this fraction of the training one…
     pub const FROZEN_OVER_TRAIN: f64 = 0.5;
     /// …and training accuracy is at least this (a task not yet solved proves nothing).
-    pub const MIN_TRAIN_ACC: f64 = 0.2;
+    pub const MIN_TRAIN_ACC: f64 = 0.05;
     /// Shortcut when stale own keys score less than this far from strangers to the positive.
     pub const STALE_RATIO: f64 = 0.25;
     /// Collapse when the spread falls below this.

@@ -24,6 +24,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../../../../configs/moco-v2-tiny.toml"),
     ),
     (
+        "moco-v2-doc",
+        include_str!("../../../../configs/moco-v2-doc.toml"),
+    ),
+    (
         "moco-v3-vit",
         include_str!("../../../../configs/moco-v3-vit.toml"),
     ),

@@ -7,7 +7,9 @@
 //! The shortcut/collapse diagnostic (MoCo v1/v2, `ssl::diagnostics`) adds: on `step` rows the
 //! mean `cos_pos` (q·k+), `cos_neg` (q· other pages' queued keys) and `cos_stale` (q· its own
 //! page's queued keys); on `epoch` rows the frozen-encoder `frozen_acc`, the key `spread` and
-//! effective rank `erank`, and `flags` (`ok`, `shortcut`, `collapse`, `shortcut+collapse`).
+//! effective rank `erank`, and `flags` (`ok`, `shortcut`, `collapse`, `shortcut+collapse`); there
+//! the cosine columns hold the frozen measurement: `cos_pos` frozen q·k+, `cos_neg` frozen q·
+//! other pages' queued keys, `cos_stale` frozen q· own page's queued keys.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

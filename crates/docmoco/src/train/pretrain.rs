@@ -59,6 +59,9 @@ pub struct PretrainSummary {
     pub diagnosis: Option<Diagnosis>,
 }
 
+/// Diagnostic flags are raised only after the queue has been refilled this many times.
+const SETTLE_QUEUE_PASSES: usize = 3;
+
 /// The backbone of the best kNN epoch, next to `backbone.safetensors` (the last one).
 pub const BEST_BACKBONE: &str = "backbone_best.safetensors";
 
@@ -359,7 +362,13 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
                     || pos.step >= total_steps)
             {
                 let train_acc = (epoch_acc.1 > 0).then(|| epoch_acc.0 / epoch_acc.1 as f64);
-                let d = p.measure(&moco, pos.step, train_acc, &plain)?;
+                let mut d = p.measure(&moco, pos.step, train_acc, &plain)?;
+                // The first passes over the queue are a transient (fast-moving encoders, keys
+                // of the first epoch): measured and logged, not flagged.
+                let queue_passes = pos.step * cfg.train.batch_size / moco.queue.len().max(1);
+                if queue_passes < SETTLE_QUEUE_PASSES {
+                    d.flags = Default::default();
+                }
                 progress.message(&format!("epoch {e}: {}", d.summary()));
                 let newly = d.flags.label() != "ok"
                     && diagnosis
@@ -387,6 +396,10 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             lr: cfg.schedule.lr_at_epoch(epoch, epochs),
             img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
             knn_acc,
+            // On epoch rows the cosine columns are the frozen diagnostic's.
+            cos_pos: diag_row.as_ref().map(|d| d.frozen.pos),
+            cos_neg: diag_row.as_ref().map(|d| d.queue_other),
+            cos_stale: diag_row.as_ref().and_then(|d| d.queue_stale),
             frozen_acc: diag_row.as_ref().map(|d| d.frozen.instance_acc),
             spread: diag_row.as_ref().map(|d| d.spread),
             erank: diag_row.as_ref().map(|d| d.effective_rank),

@@ -161,7 +161,8 @@ fn pretrain_section(dir: &Path, html: &mut String) -> Result<String> {
     };
     row(html, "throughput", throughput.clone());
     html.push_str("</table>");
-    html.push_str(&panels_svg(&[
+    diagnosis_block(get("diagnosis"), html);
+    let mut panels = vec![
         ("InfoNCE loss", "step", loss.clone(), "#1f77b4"),
         ("learning rate", "step", lr, "#2ca02c"),
         (
@@ -171,7 +172,30 @@ fn pretrain_section(dir: &Path, html: &mut String) -> Result<String> {
             "#d62728",
         ),
         ("throughput (img/s)", "step", ips, "#9467bd"),
-    ]));
+    ];
+    // The frozen diagnostic per epoch (MoCo v1/v2): q·k+ against q·(other pages' keys).
+    let frozen_gap: Series = m("epoch", "epoch", "cos_pos")
+        .unwrap_or_default()
+        .into_iter()
+        .zip(m("epoch", "epoch", "cos_neg").unwrap_or_default())
+        .map(|((e, p), (_, n))| (e, p - n))
+        .collect();
+    if !frozen_gap.is_empty() {
+        panels.push((
+            "frozen cos(q,k+) − cos(q,k−)",
+            "epochs completed",
+            frozen_gap,
+            "#8c564b",
+        ));
+        let spread = m("epoch", "epoch", "spread").unwrap_or_default();
+        panels.push((
+            "key spread (1 = even, 0 = collapsed)",
+            "epochs completed",
+            spread,
+            "#e377c2",
+        ));
+    }
+    html.push_str(&panels_svg(&panels));
     config_block(dir, html);
     html.push_str("</section>");
     Ok(format!(
@@ -180,6 +204,50 @@ fn pretrain_section(dir: &Path, html: &mut String) -> Result<String> {
         loss.len(),
         knn.len()
     ))
+}
+
+/// The last shortcut/collapse diagnostic of a run's `summary.json`: the numbers, and the
+/// flags with their reasons in red.
+fn diagnosis_block(d: Option<Value>, html: &mut String) {
+    let Some(d) = d.filter(|d| !d.is_null()) else {
+        return;
+    };
+    let f = |path: &[&str]| {
+        path.iter()
+            .try_fold(&d, |v, k| v.get(k))
+            .and_then(Value::as_f64)
+            .unwrap_or(f64::NAN)
+    };
+    let reasons: Vec<String> = d
+        .pointer("/flags/reasons")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = write!(
+        html,
+        "<h3>Shortcut / collapse diagnostic (last)</h3><p>frozen instance accuracy {:.1}% ({} candidates), cos(q,k+) {:.3} vs cos(q,k−) {:.3}, queued keys of the same page {:.3}, spread {:.2}, effective rank {:.1}</p>",
+        f(&["frozen", "instance_acc"]) * 100.0,
+        f(&["frozen", "candidates"]),
+        f(&["frozen", "pos"]),
+        f(&["queue_other"]),
+        f(&["queue_stale"]),
+        f(&["spread"]),
+        f(&["effective_rank"]),
+    );
+    if reasons.is_empty() {
+        html.push_str("<p>No flag raised.</p>");
+    }
+    for r in reasons {
+        let _ = write!(
+            html,
+            "<p style=\"color:#b00\"><b>warning:</b> {}</p>",
+            escape(&r)
+        );
+    }
 }
 
 fn classify_section(dir: &Path, html: &mut String) -> Result<String> {
