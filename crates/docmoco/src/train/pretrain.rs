@@ -404,7 +404,6 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
             spread: diag_row.as_ref().map(|d| d.spread),
             erank: diag_row.as_ref().map(|d| d.effective_rank),
             flags: diag_row.as_ref().map(|d| d.flags.label()),
-            ..Default::default()
         })?;
         epoch_loss = (0.0, 0);
         epoch_acc = (0.0, 0);
