@@ -238,6 +238,30 @@ fn bad_inputs_give_one_clear_message_and_no_panic() {
             "moco.queue_size",
         ),
         (
+            vec![
+                "pretrain",
+                "--preset",
+                "moco-v2-doc",
+                "--min-ink",
+                "1.5",
+                "--out",
+                out,
+            ],
+            "augment.min_ink",
+        ),
+        (
+            vec![
+                "pretrain",
+                "--preset",
+                "moco-v2-doc",
+                "--augment",
+                "photo",
+                "--out",
+                out,
+            ],
+            "augment.preset",
+        ),
+        (
             vec!["pretrain", "--preset", "moco-v9", "--out", out],
             "unknown preset",
         ),
@@ -334,4 +358,22 @@ fn a_queue_longer_than_the_data_set_is_capped_and_recorded() {
     );
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("queue_size = 48"), "{config}");
+}
+
+#[test]
+fn queue_size_zero_means_half_the_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus(tmp.path()).join("unlabeled");
+    let out = tmp.path().join("run");
+    let mut args = tiny_args(data.to_str().unwrap(), out.to_str().unwrap());
+    let k = args.iter().position(|a| *a == "--queue-size").unwrap();
+    args[k + 1] = "0";
+    let e = args.iter().position(|a| *a == "--epochs").unwrap();
+    args[e + 1] = "1";
+    args.retain(|a| *a != "--quiet");
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("K = 24"), "{}", stderr(&o));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("queue_size = 24"), "{config}");
 }

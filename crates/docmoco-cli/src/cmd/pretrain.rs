@@ -81,6 +81,12 @@ pub struct PretrainArgs {
     /// Lower bound of the random crop's area, as a fraction of the page.
     #[arg(long)]
     pub crop_min_scale: Option<f64>,
+    /// Ink-aware crops: redraw crops with less ink (non-paper pixels) than this fraction (e.g. 0.02).
+    #[arg(long)]
+    pub min_ink: Option<f64>,
+    /// Augmentation recipe: v1, v2, v3 or doc (v2 without hue/saturation, always grayscale).
+    #[arg(long)]
+    pub augment: Option<String>,
     /// Augmentation worker threads (0 = one per core).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -190,6 +196,12 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.diag_every, a.diag_every);
     if a.crop_min_scale.is_some() {
         c.augment.crop_min_scale = a.crop_min_scale;
+    }
+    if a.min_ink.is_some() {
+        c.augment.min_ink = a.min_ink;
+    }
+    if let Some(p) = &a.augment {
+        c.augment.preset = p.clone();
     }
     set!(c.train.workers, a.workers);
     set!(c.train.checkpoint_every, a.checkpoint_every);

@@ -77,14 +77,26 @@ impl Pipeline {
         let size = config.size as usize;
         check(size > 0, "size", "must be at least 1")?;
         let geometry = match &config.geometry {
-            GeometryConfig::RandomResizedCrop { scale, ratio } => {
+            GeometryConfig::RandomResizedCrop {
+                scale,
+                ratio,
+                min_ink,
+            } => {
                 check_range(*scale, "geometry.scale")?;
                 check(scale[1] <= 1.0, "geometry.scale", "max must be <= 1")?;
                 check_range(*ratio, "geometry.ratio")?;
+                if let Some(ink) = min_ink {
+                    check(
+                        (0.0..1.0).contains(ink),
+                        "geometry.min_ink",
+                        "must be in [0, 1)",
+                    )?;
+                }
                 Geometry::RandomResizedCrop(RandomResizedCrop {
                     size,
                     scale: (scale[0], scale[1]),
                     ratio: (ratio[0], ratio[1]),
+                    min_ink: *min_ink,
                 })
             }
             GeometryConfig::ResizeToSquare { pad } => {

@@ -32,6 +32,11 @@ pub enum GeometryConfig {
         scale: [f64; 2],
         /// Crop aspect ratio `w / h`, sampled log-uniformly.
         ratio: [f64; 2],
+        /// Ink-aware crops: redraw (up to 10 times) a crop whose fraction of ink (non-paper) pixels is
+        /// below this, keeping the inkiest; `None` = torchvision's plain crop. Page margins
+        /// are blank, and two blank crops of one page are a positive pair with nothing to learn.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_ink: Option<f64>,
     },
     /// Whole page to `size x size`, squashed or (with `pad`) letterboxed on white.
     ResizeToSquare { pad: bool },
@@ -84,6 +89,7 @@ fn rrc(min_scale: f64) -> GeometryConfig {
     GeometryConfig::RandomResizedCrop {
         scale: [min_scale, 1.0],
         ratio: RATIO,
+        min_ink: None,
     }
 }
 
@@ -128,6 +134,33 @@ impl AugmentConfig {
                     hue: 0.1,
                 },
                 OpConfig::Grayscale { p: 0.2 },
+                OpConfig::GaussianBlur {
+                    p: 0.5,
+                    sigma: BLUR_SIGMA,
+                },
+                no_flip(),
+            ],
+            normalize: Some(Normalize::default()),
+        }
+    }
+
+    /// Documents ("doc"): RRC(0.2-1) -> brightness/contrast jitter (0.4, 0.4) p 0.8, no hue
+    /// or saturation (pages are black on white; colour shifts teach nothing about them) ->
+    /// grayscale always (the scanner-independent view of a page) -> blur sigma in [0.1, 2]
+    /// p 0.5 (scan softness) -> (flip off) -> ImageNet normalisation.
+    pub fn doc(size: u32) -> Self {
+        AugmentConfig {
+            size,
+            geometry: rrc(0.2),
+            ops: vec![
+                OpConfig::ColorJitter {
+                    p: 0.8,
+                    brightness: 0.4,
+                    contrast: 0.4,
+                    saturation: 0.0,
+                    hue: 0.0,
+                },
+                OpConfig::Grayscale { p: 1.0 },
                 OpConfig::GaussianBlur {
                     p: 0.5,
                     sigma: BLUR_SIGMA,
@@ -198,6 +231,7 @@ mod tests {
         for cfg in [
             AugmentConfig::moco_v1(64),
             AugmentConfig::moco_v2(224),
+            AugmentConfig::doc(96),
             AugmentConfig::moco_v3_view1(96),
             AugmentConfig::moco_v3_view2(96),
             AugmentConfig::eval(128),

@@ -32,7 +32,8 @@ use crate::model::{Encoder, EncoderConfig};
 pub struct MocoParams {
     /// Embedding dimension (128).
     pub dim: usize,
-    /// Number of negative keys K (65536).
+    /// Number of negative keys K (65536); 0 = half the number of pages (at least one batch),
+    /// the small-data choice of `moco-v2-doc`.
     pub queue_size: usize,
     /// Key-encoder momentum m (0.999).
     pub momentum: f64,

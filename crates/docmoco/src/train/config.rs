@@ -62,7 +62,8 @@ fn one() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AugmentParams {
-    /// `v1` (RRC + grayscale + jitter 0.4) or `v2` ("aug+": jitter p=0.8, blur p=0.5).
+    /// `v1` (RRC + grayscale + jitter 0.4), `v2` ("aug+": jitter p=0.8, blur p=0.5), `v3`
+    /// (asymmetric blur/solarize) or `doc` (v2 without hue/saturation, always grayscale).
     pub preset: String,
     /// Horizontal flip. Off by default: a mirrored page is no longer a document (text reads
     /// backwards), so flip invariance teaches nothing useful about documents.
@@ -71,6 +72,10 @@ pub struct AugmentParams {
     /// Lower bound of RandomResizedCrop's area scale (0.2 in MoCo v1/v2).
     #[serde(default)]
     pub crop_min_scale: Option<f64>,
+    /// Ink-aware crops: redraw crops with less ink (non-paper pixels) than this fraction (documents'
+    /// blank margins make blank positive pairs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ink: Option<f64>,
 }
 
 /// A ViT backbone for MoCo v3 (the image size is `train.image_size`).
@@ -316,7 +321,8 @@ impl PretrainConfig {
         if m.dim == 0 {
             return Err(invalid("moco.dim", "must be positive"));
         }
-        if m.queue_size < t.batch_size {
+        // 0 = half the number of pages, decided when the pages are known (see `pretrain`).
+        if m.queue_size != 0 && m.queue_size < t.batch_size {
             return Err(invalid(
                 "moco.queue_size",
                 format!(
@@ -362,15 +368,20 @@ impl PretrainConfig {
                 "weight_decay must be >= 0 and momentum in [0, 1)",
             ));
         }
-        if !matches!(self.augment.preset.as_str(), "v1" | "v2" | "v3") {
+        if !matches!(self.augment.preset.as_str(), "v1" | "v2" | "v3" | "doc") {
             return Err(invalid(
                 "augment.preset",
-                format!("`{}` is not one of v1, v2", self.augment.preset),
+                format!("`{}` is not one of v1, v2, v3, doc", self.augment.preset),
             ));
         }
         if let Some(c) = self.augment.crop_min_scale {
             if !(c > 0.0 && c <= 1.0) {
                 return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
+            }
+        }
+        if let Some(ink) = self.augment.min_ink {
+            if !(0.0..1.0).contains(&ink) {
+                return Err(invalid("augment.min_ink", "must be in [0, 1)"));
             }
         }
         if t.knn_k == 0 || t.knn_t.is_nan() || t.knn_t <= 0.0 {

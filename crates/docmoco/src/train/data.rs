@@ -96,10 +96,13 @@ pub fn open_pages(dir: &Path, long_side: u32, quiet: bool) -> Result<Pages> {
 pub fn two_views_config(cfg: &PretrainConfig) -> TwoViewsConfig {
     let size = cfg.train.image_size as u32;
     let adjust = |mut view: AugmentConfig| {
-        if let (Some(min), docmoco_data::augment::GeometryConfig::RandomResizedCrop { scale, .. }) =
-            (cfg.augment.crop_min_scale, &mut view.geometry)
+        if let docmoco_data::augment::GeometryConfig::RandomResizedCrop { scale, min_ink, .. } =
+            &mut view.geometry
         {
-            scale[0] = min;
+            if let Some(min) = cfg.augment.crop_min_scale {
+                scale[0] = min;
+            }
+            *min_ink = cfg.augment.min_ink;
         }
         for op in &mut view.ops {
             if let OpConfig::HorizontalFlip { p } = op {
@@ -115,6 +118,7 @@ pub fn two_views_config(cfg: &PretrainConfig) -> TwoViewsConfig {
             query: adjust(AugmentConfig::moco_v3_view1(size)),
             key: adjust(AugmentConfig::moco_v3_view2(size)),
         },
+        "doc" => TwoViewsConfig::symmetric(adjust(AugmentConfig::doc(size))),
         _ => TwoViewsConfig::symmetric(adjust(AugmentConfig::moco_v2(size))),
     }
 }

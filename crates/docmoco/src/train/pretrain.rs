@@ -139,7 +139,16 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
     // "negatives" (issue 9's secondary failure): cap K at the number of pages, and say so.
     // The capped value is what config.toml records, so a resumed run agrees with it.
     let mut capped = cfg.clone();
-    if cfg.moco.queue_size > pages.len() {
+    if cfg.moco.queue_size == 0 {
+        let k = (pages.len() / 2).max(cfg.train.batch_size);
+        capped.moco.queue_size = k;
+        if !opts.quiet {
+            eprintln!(
+                "queue size K = {k}: half the {} pages (moco.queue_size = 0), so a query's own stale keys rarely crowd its negatives",
+                pages.len()
+            );
+        }
+    } else if cfg.moco.queue_size > pages.len() {
         capped.moco.queue_size = pages.len();
         eprintln!(
             "note: queue size K = {} exceeds the {} pages (a query would meet stale keys of its own page among the negatives): K capped to {}",
