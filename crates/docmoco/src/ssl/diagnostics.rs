@@ -35,12 +35,18 @@ pub struct StepSimilarities {
 }
 
 impl StepSimilarities {
-    /// Where the stale own keys sit between strangers (0) and the fresh positive (1).
+    /// Where the stale own keys sit between strangers (0) and the fresh positive (1); `None`
+    /// while the positive does not stand out ([`thresholds::MIN_GAP`]).
     pub fn stale_ratio(&self) -> Option<f64> {
-        let gap = self.pos - self.neg;
-        let stale = self.stale?;
-        (gap.abs() > 1e-6).then(|| (stale - self.neg) / gap)
+        stale_ratio(self.pos, self.neg, self.stale)
     }
+}
+
+/// `(stale − neg) / (pos − neg)`, when `pos − neg` ≥ [`thresholds::MIN_GAP`].
+pub fn stale_ratio(pos: f64, neg: f64, stale: Option<f64>) -> Option<f64> {
+    let gap = pos - neg;
+    let stale = stale?;
+    (gap >= thresholds::MIN_GAP).then(|| (stale - neg) / gap)
 }
 
 /// What the frozen-encoder measurement gives.
@@ -210,10 +216,17 @@ pub mod thresholds {
     pub const FROZEN_OVER_TRAIN: f64 = 0.5;
     /// …and training accuracy is at least this (a task not yet solved proves nothing).
     pub const MIN_TRAIN_ACC: f64 = 0.05;
-    /// Shortcut when stale own keys score less than this far from strangers to the positive.
+    /// Shortcut when stale own keys score less than this far from strangers to the positive…
     pub const STALE_RATIO: f64 = 0.25;
-    /// Collapse when the spread falls below this.
+    /// …measured only when the positive stands out from strangers by at least this much: early
+    /// in training all cosines are alike and the ratio is noise (seen: a gap of −0.004 gave a
+    /// ratio of −3 in a healthy run's second epoch).
+    pub const MIN_GAP: f64 = 0.02;
+    /// Collapse when the spread falls below this…
     pub const SPREAD: f64 = 0.2;
+    /// …or the effective rank below this: the embeddings lie near a line (dimensional
+    /// collapse; measured on real pages with m = 0.99: 1.2 of 128, while healthy runs stay at 4+).
+    pub const EFFECTIVE_RANK: f64 = 2.0;
 }
 
 /// The flags a run's numbers raise.
@@ -249,6 +262,7 @@ pub fn flags(
     frozen: Option<&FrozenSimilarities>,
     stale_ratio: Option<f64>,
     spread: Option<f64>,
+    effective_rank: Option<f64>,
 ) -> Flags {
     use thresholds::*;
     let mut f = Flags::default();
@@ -276,6 +290,14 @@ pub fn flags(
             f.collapse = true;
             f.reasons.push(format!(
                 "embedding spread {s:.2} (1 = spread over the sphere): the embeddings are collapsing"
+            ));
+        }
+    }
+    if let Some(r) = effective_rank {
+        if r < EFFECTIVE_RANK {
+            f.collapse = true;
+            f.reasons.push(format!(
+                "effective rank {r:.1}: the embeddings lie near a line (dimensional collapse)"
             ));
         }
     }
@@ -363,24 +385,27 @@ mod tests {
             candidates: 100,
             ..Default::default()
         };
-        let f = flags(Some(0.7), Some(&frozen), None, Some(0.9));
+        let f = flags(Some(0.7), Some(&frozen), None, Some(0.9), Some(20.0));
         assert!(f.shortcut && !f.collapse, "{f:?}");
         assert_eq!(f.label(), "shortcut");
         assert!(f.reasons[0].contains("70%") && f.reasons[0].contains("10%"));
         // Training accuracy too low to say anything.
-        assert!(!flags(Some(0.1), Some(&frozen), None, None).shortcut);
+        assert!(!flags(Some(0.04), Some(&frozen), None, None, None).shortcut);
         let healthy = FrozenSimilarities {
             instance_acc: 0.6,
             ..frozen
         };
-        let f = flags(Some(0.7), Some(&healthy), Some(0.8), Some(0.1));
+        let f = flags(Some(0.7), Some(&healthy), Some(0.8), Some(0.1), None);
         assert_eq!(f.label(), "collapse");
-        assert!(flags(None, None, Some(0.05), None).shortcut);
+        assert_eq!(flags(None, None, None, None, Some(1.2)).label(), "collapse");
+        assert!(flags(None, None, Some(0.05), None, None).shortcut);
         let s = StepSimilarities {
             pos: 0.8,
             neg: 0.2,
             stale: Some(0.5),
         };
         assert!((s.stale_ratio().unwrap() - 0.5).abs() < 1e-12);
+        // No ratio while the positive does not stand out (a healthy run's second epoch).
+        assert_eq!(stale_ratio(0.7277, 0.7313, Some(0.7426)), None);
     }
 }

@@ -20,7 +20,7 @@ use super::data::{self, Pages};
 use super::pretrain::to_tensor;
 use crate::model::Encoder;
 use crate::ssl::diagnostics::{
-    effective_rank, flags, frozen_similarities, spread, Flags, FrozenSimilarities,
+    effective_rank, flags, frozen_similarities, spread, stale_ratio, Flags, FrozenSimilarities,
 };
 use crate::ssl::info_nce::l2_normalize;
 use crate::ssl::moco::{key_encoder_from, Moco};
@@ -55,9 +55,7 @@ impl Diagnosis {
     /// `(stale - other) / (pos - other)` for the frozen queries: 0 when the queue's old keys
     /// of a page look like strangers, 1 when they look like the fresh positive.
     pub fn stale_ratio(&self) -> Option<f64> {
-        let gap = self.frozen.pos - self.queue_other;
-        let stale = self.queue_stale?;
-        (gap.abs() > 1e-6).then(|| (stale - self.queue_other) / gap)
+        stale_ratio(self.frozen.pos, self.queue_other, self.queue_stale)
     }
 
     /// One line for the progress bar and the console.
@@ -170,13 +168,14 @@ impl FrozenProbe {
         let queue_stale = (stale_n > 0).then(|| stale_sum / stale_n as f64);
         let queue_other = other_sum / other_n.max(1) as f64;
         let spread_k = spread(&k, n, dim);
+        let rank_k = effective_rank(&k, n, dim);
         let mut d = Diagnosis {
             step,
             frozen,
             queue_stale,
             queue_other,
             spread: spread_k,
-            effective_rank: effective_rank(&k, n, dim),
+            effective_rank: rank_k,
             dim,
             train_instance_acc,
             flags: Flags::default(),
@@ -186,6 +185,7 @@ impl FrozenProbe {
             Some(&d.frozen),
             d.stale_ratio(),
             Some(spread_k),
+            Some(rank_k),
         );
         Ok(d)
     }
