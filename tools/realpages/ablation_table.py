@@ -68,7 +68,7 @@ def row(runs: Path, name: str) -> str:
 
 if __name__ == "__main__":
     runs = Path(sys.argv[1])
-    print("| run | kNN every 4 epochs (%) | best kNN | probe, best | probe, last | frozen cos gap, last | flags (current rules) | train time |")
+    print("| run | kNN at the monitored epochs (%) | best kNN | probe, best | probe, last | frozen cos gap, last | flags (current rules) | train time |")
     print("|---|---|---|---|---|---|---|---|")
     for name in sys.argv[2:]:
         try:
