@@ -122,26 +122,7 @@ impl AugmentConfig {
     /// MoCo v2 "aug+": RRC(0.2-1) -> ColorJitter(0.4, 0.4, 0.4, 0.1) p 0.8 -> grayscale 0.2
     /// -> blur sigma in [0.1, 2] p 0.5 -> (flip off) -> ImageNet normalisation.
     pub fn moco_v2(size: u32) -> Self {
-        AugmentConfig {
-            size,
-            geometry: rrc(0.2),
-            ops: vec![
-                OpConfig::ColorJitter {
-                    p: 0.8,
-                    brightness: 0.4,
-                    contrast: 0.4,
-                    saturation: 0.4,
-                    hue: 0.1,
-                },
-                OpConfig::Grayscale { p: 0.2 },
-                OpConfig::GaussianBlur {
-                    p: 0.5,
-                    sigma: BLUR_SIGMA,
-                },
-                no_flip(),
-            ],
-            normalize: Some(Normalize::default()),
-        }
+        Self::v2_shape(size, (0.4, 0.1), 0.2)
     }
 
     /// Documents ("doc"): RRC(0.2-1) -> brightness/contrast jitter (0.4, 0.4) p 0.8, no hue
@@ -149,6 +130,12 @@ impl AugmentConfig {
     /// grayscale always (the scanner-independent view of a page) -> blur sigma in [0.1, 2]
     /// p 0.5 (scan softness) -> (flip off) -> ImageNet normalisation.
     pub fn doc(size: u32) -> Self {
+        Self::v2_shape(size, (0.0, 0.0), 1.0)
+    }
+
+    /// The "aug+" sequence with the colour part as a parameter: jitter `(saturation, hue)` and
+    /// the grayscale probability; brightness/contrast 0.4 at p 0.8 and blur p 0.5 as in v2.
+    fn v2_shape(size: u32, (saturation, hue): (f64, f64), grayscale_p: f64) -> Self {
         AugmentConfig {
             size,
             geometry: rrc(0.2),
@@ -157,10 +144,10 @@ impl AugmentConfig {
                     p: 0.8,
                     brightness: 0.4,
                     contrast: 0.4,
-                    saturation: 0.0,
-                    hue: 0.0,
+                    saturation,
+                    hue,
                 },
-                OpConfig::Grayscale { p: 1.0 },
+                OpConfig::Grayscale { p: grayscale_p },
                 OpConfig::GaussianBlur {
                     p: 0.5,
                     sigma: BLUR_SIGMA,

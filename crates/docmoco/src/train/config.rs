@@ -267,6 +267,27 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// `{section}.momentum` in [0, 1] and `{section}.temperature` > 0 (MoCo v1/v2 and v3 alike).
+fn check_momentum_temperature(
+    section: &str,
+    momentum: f64,
+    temperature: f64,
+) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&momentum) {
+        return Err(invalid(
+            &format!("{section}.momentum"),
+            format!("{momentum} is not in [0, 1]"),
+        ));
+    }
+    if !(temperature > 0.0 && temperature.is_finite()) {
+        return Err(invalid(
+            &format!("{section}.temperature"),
+            format!("{temperature} must be > 0"),
+        ));
+    }
+    Ok(())
+}
+
 impl PretrainConfig {
     /// One of the shipped presets by name.
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
@@ -331,18 +352,7 @@ impl PretrainConfig {
                 ),
             ));
         }
-        if !(0.0..=1.0).contains(&m.momentum) {
-            return Err(invalid(
-                "moco.momentum",
-                format!("{} is not in [0, 1]", m.momentum),
-            ));
-        }
-        if !(m.temperature > 0.0 && m.temperature.is_finite()) {
-            return Err(invalid(
-                "moco.temperature",
-                format!("{} must be > 0", m.temperature),
-            ));
-        }
+        check_momentum_temperature("moco", m.momentum, m.temperature)?;
         if m.bn_splits == 0 || !t.batch_size.is_multiple_of(m.bn_splits) {
             return Err(invalid(
                 "moco.bn_splits",
@@ -419,18 +429,7 @@ impl PretrainConfig {
         if m.dim == 0 || m.mlp_dim == 0 {
             return Err(invalid("v3.moco.dim/mlp_dim", "must be positive"));
         }
-        if !(0.0..=1.0).contains(&m.momentum) {
-            return Err(invalid(
-                "v3.moco.momentum",
-                format!("{} is not in [0, 1]", m.momentum),
-            ));
-        }
-        if !(m.temperature > 0.0 && m.temperature.is_finite()) {
-            return Err(invalid(
-                "v3.moco.temperature",
-                format!("{} must be > 0", m.temperature),
-            ));
-        }
+        check_momentum_temperature("v3.moco", m.momentum, m.temperature)?;
         if let Some(vit) = self.vit_config() {
             vit.check().map_err(|e| invalid("v3.vit", e))?;
         } else if m.query_chunk > 0 {
