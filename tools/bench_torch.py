@@ -9,6 +9,7 @@ size, batch, queue and BN splits as docmoco's benchmark. Prints one JSON line pe
 Usage (not run in CI):
     python3 tools/bench_torch.py --arch resnet18 --width-mult 1.0 --image-size 64 \
         --batch-size 32 --queue-size 4096 --bn-splits 8 --iters 10 --threads 2
+On a GPU (tools/gpu/bench.sh): --device cuda [--amp] (bf16 autocast, PyTorch eager).
 Needs torch + torchvision (tools/requirements.txt). flush-denormal is on: without it PyTorch
 CPU training at 112 px is ~4x slower (measured on the project's 2-core machine).
 """
@@ -73,12 +74,19 @@ def build(arch, width_mult, small_stem, splits, dim):
     return Net()
 
 
-def measure(name, n, warmup, iters, fn):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(name, n, warmup, iters, fn, device=torch.device("cpu")):
     for _ in range(warmup):
         fn()
+    sync(device)
     t = time.perf_counter()
     for _ in range(iters):
         fn()
+    sync(device)
     sec = (time.perf_counter() - t) / iters
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"workload": name, "images_per_second": n / sec, "seconds_per_iter": sec,
@@ -98,30 +106,39 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (mixed precision)")
     a = p.parse_args()
+    dev = torch.device(a.device)
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.amp)
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     q_enc = build(a.arch, a.width_mult, a.small_stem, a.bn_splits, a.dim)
     k_enc = build(a.arch, a.width_mult, a.small_stem, a.bn_splits, a.dim)
+    q_enc, k_enc = q_enc.to(dev), k_enc.to(dev)
     k_enc.load_state_dict(q_enc.state_dict())
     for p_ in k_enc.parameters():
         p_.requires_grad = False
-    queue = F.normalize(torch.randn(a.dim, a.queue_size), dim=0)
+    queue = F.normalize(torch.randn(a.dim, a.queue_size, device=dev), dim=0)
     opt = torch.optim.SGD(q_enc.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
     n, s = a.batch_size, a.image_size
-    xq, xk = torch.rand(n, 3, s, s) * 4 - 2, torch.rand(n, 3, s, s) * 4 - 2
+    xq = torch.rand(n, 3, s, s, device=dev) * 4 - 2
+    xk = torch.rand(n, 3, s, s, device=dev) * 4 - 2
+    zeros = torch.zeros(n, dtype=torch.long, device=dev)
     ptr = [0]
 
     def step():
         with torch.no_grad():
             for pq, pk in zip(q_enc.parameters(), k_enc.parameters()):
                 pk.mul_(0.99).add_(pq.detach(), alpha=0.01)
-            perm = torch.randperm(n)
-            k = F.normalize(k_enc(xk[perm]), dim=1)[torch.argsort(perm)]
-        q = F.normalize(q_enc(xq), dim=1)
+            perm = torch.randperm(n, device=dev)
+            with amp:
+                k = F.normalize(k_enc(xk[perm]).float(), dim=1)[torch.argsort(perm)]
+        with amp:
+            q = F.normalize(q_enc(xq).float(), dim=1)
         logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue], 1) / 0.2
-        loss = F.cross_entropy(logits, torch.zeros(n, dtype=torch.long))
+        loss = F.cross_entropy(logits, zeros)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -130,21 +147,21 @@ def main():
         queue[:, idx] = k.T
         ptr[0] = (i + n) % a.queue_size
 
-    tag = f"{a.arch} x{a.width_mult} {s}px batch {n}"
-    measure(f"torch pretrain step {tag}", n, a.warmup, a.iters, step)
+    tag = f"{a.arch} x{a.width_mult} {s}px batch {n}" + (" amp" if a.amp else "")
+    measure(f"torch pretrain step {tag}", n, a.warmup, a.iters, step, dev)
 
     def key_fwd():
-        with torch.no_grad():
+        with torch.no_grad(), amp:
             k_enc(xk)
-    measure(f"torch key-encoder forward {tag}", n, a.warmup, a.iters, key_fwd)
+    measure(f"torch key-encoder forward {tag}", n, a.warmup, a.iters, key_fwd, dev)
 
     q_enc.eval()
 
     def feats():
-        with torch.no_grad():
+        with torch.no_grad(), amp:
             q_enc.fc = nn.Identity()
             q_enc(xq)
-    measure(f"torch feature extraction (eval) {tag}", n, a.warmup, a.iters, feats)
+    measure(f"torch feature extraction (eval) {tag}", n, a.warmup, a.iters, feats, dev)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,4 @@ else
   rust=$(./target/release/docmoco bench pretrain "${ARGS[@]}" --only step,key,features --json)
   torch=$(python3 tools/bench_torch.py "${ARGS[@]}" --threads "$(nproc)")
 fi
-python3 - "$rust" "$torch" <<'PY'
-import json, sys
-rust = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
-torch = [json.loads(l) for l in sys.argv[2].splitlines() if l.strip()]
-print(f"{'workload':<60} {'docmoco':>10} {'PyTorch':>10} {'ratio':>7}  {'RSS MB (d/t)':>13}")
-for r, t in zip(rust, torch):
-    ratio = r["images_per_second"] / t["images_per_second"]
-    print(f"{r['workload']:<60} {r['images_per_second']:>10.1f} {t['images_per_second']:>10.1f} {ratio:>7.2f}  "
-          f"{r['peak_rss_mb']:>6.0f}/{t['peak_rss_mb']:<6.0f}")
-PY
+python3 tools/bench_table.py "$rust" "$torch"

@@ -44,9 +44,13 @@ fn random_images(n: usize, size: usize, seed: u64, device: &Device) -> Tensor<4>
     Tensor::from_data(TensorData::new(v, [n, 3, size, size]), device)
 }
 
+/// Times `f` after `warmup` untimed calls. GPU backends queue work asynchronously, so the
+/// device is synchronised before the clock starts and before it stops: the timed span then
+/// holds exactly the `iters` iterations (a no-op on the CPU).
 fn measure(
     workload: String,
     images_per_iter: usize,
+    device: &Device,
     warmup: usize,
     iters: usize,
     mut f: impl FnMut(),
@@ -54,16 +58,24 @@ fn measure(
     for _ in 0..warmup {
         f();
     }
+    sync(device);
     let t = Instant::now();
     for _ in 0..iters {
         f();
     }
+    sync(device);
     let secs = t.elapsed().as_secs_f64() / iters.max(1) as f64;
     BenchResult {
         workload,
         images_per_second: images_per_iter as f64 / secs,
         seconds_per_iter: secs,
         peak_rss_mb: peak_rss_mb(),
+    }
+}
+
+fn sync(device: &Device) {
+    if let Err(e) = device.sync() {
+        eprintln!("warning: device sync failed ({e:?}); timings may be off");
     }
 }
 
@@ -87,7 +99,7 @@ pub fn pretrain_step(
         "pretrain step {} x{} {}px batch {}",
         cfg.model.arch, cfg.model.width_mult, size, n
     );
-    measure(name, n, warmup, iters, || {
+    measure(name, n, device, warmup, iters, || {
         let out = moco.forward(x_q.clone(), x_k.clone(), &mut rng);
         let grads = GradientsParams::from_grads(out.loss.backward(), &moco.encoder_q);
         moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, 0.03);
@@ -108,7 +120,7 @@ pub fn key_forward(
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let x_k = random_images(n, size, 2, device);
     let name = format!("key-encoder forward {size}px batch {n}");
-    measure(name, n, warmup, iters, || {
+    measure(name, n, device, warmup, iters, || {
         let k = moco.keys(x_k.clone(), &mut rng);
         let _ = k.into_data();
     })
@@ -126,7 +138,7 @@ pub fn feature_extraction(
     let backbone = cfg.encoder_config().backbone.init(device).valid();
     let x = random_images(n, size, 3, device);
     let name = format!("feature extraction (eval) {size}px batch {n}");
-    measure(name, n, warmup, iters, || {
+    measure(name, n, device, warmup, iters, || {
         let _ = backbone.forward_features(x.clone()).into_data();
     })
 }
@@ -163,7 +175,7 @@ pub fn detect_step(
         "detect step {} x{} crop {s}px batch {n} (FPN {})",
         cfg.model.arch, cfg.model.width_mult, cfg.head.inner_channels
     );
-    Ok(measure(name, n, warmup, iters, || {
+    Ok(measure(name, n, device, warmup, iters, || {
         let loss = db_loss(&model.forward(x.clone()), &targets, &cfg.loss);
         let grads = GradientsParams::from_grads(loss.total.backward(), &model);
         model = sgd.step(model.clone(), grads, cfg.optim.lr);
@@ -185,7 +197,7 @@ pub fn detect_infer(
     let v: Vec<f32> = (0..3 * h * w).map(|_| dist.sample(&mut rng)).collect();
     let x = Tensor::<4>::from_data(TensorData::new(v, [1, 3, h, w]), device);
     let name = format!("detect inference page {h}x{w} (probability map)");
-    Ok(measure(name, 1, warmup, iters, || {
+    Ok(measure(name, 1, device, warmup, iters, || {
         let _ = model.forward_prob(x.clone()).into_data();
     }))
 }

@@ -6,16 +6,30 @@
 
 use burn::tensor::Device;
 
-/// The plain (non-autodiff) device named by `name`: `cpu`/`flex` (default), or `wgpu` when
-/// built with the `wgpu` feature.
+/// The plain (non-autodiff) device named by `name`: `cpu`/`flex` (default), `wgpu` when
+/// built with the `wgpu` feature, `cuda` when built with `cuda`.
 pub fn select(name: &str) -> Result<Device, String> {
     match name {
         "" | "cpu" | "flex" => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
         "wgpu" | "gpu" => Ok(Device::wgpu(Default::default())),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
         other => Err(format!(
-            "unknown device `{other}` (available: cpu{})",
-            if cfg!(feature = "wgpu") { ", wgpu" } else { "" }
+            "unknown device `{other}` (available: {})",
+            available().join(", ")
         )),
     }
+}
+
+/// The device names this build accepts.
+pub fn available() -> Vec<&'static str> {
+    let mut names = vec!["cpu"];
+    if cfg!(feature = "wgpu") {
+        names.push("wgpu");
+    }
+    if cfg!(feature = "cuda") {
+        names.push("cuda");
+    }
+    names
 }

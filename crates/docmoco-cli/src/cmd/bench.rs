@@ -52,6 +52,9 @@ pub struct DetectBench {
     /// Timed iterations per workload (after 2 warm-up ones).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
+    /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -92,6 +95,9 @@ pub struct PretrainBench {
     /// Only these workloads (step, key, features, loader); default all.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -128,6 +134,7 @@ fn detect(b: DetectBench) -> Result<()> {
     cfg.train.batch_size = b.batch_size;
     cfg.head.inner_channels = b.inner_channels;
     cfg.infer.long_side = b.infer_size;
+    cfg.train.device = b.device.clone();
     cfg.validate()?;
     let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     print(&detect_step(&cfg, &device, 2, b.iters)?, b.json);
@@ -149,6 +156,7 @@ fn pretrain(b: PretrainBench) -> Result<()> {
     cfg.moco.queue_size = b.queue_size;
     cfg.moco.bn_splits = b.bn_splits;
     cfg.moco.momentum = 0.99;
+    cfg.train.device = b.device.clone();
     cfg.validate()?;
     let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let want = |w: &str| b.only.is_empty() || b.only.iter().any(|o| o == w);

@@ -179,7 +179,7 @@ pub struct TrainParams {
     pub diag_every: usize,
     #[serde(default = "default_diag_pages")]
     pub diag_pages: usize,
-    /// Compute device: `cpu` (burn flex) or, when built with the feature, `wgpu`.
+    /// Compute device: `cpu` (burn flex) or, when built with that feature, `wgpu` or `cuda`.
     #[serde(default = "default_device")]
     pub device: String,
 }
