@@ -10,6 +10,7 @@ pub mod plot;
 pub mod pretrain;
 pub mod pretrain_v3;
 pub mod progress;
+mod run;
 
 pub use config::PretrainConfig;
 pub use pretrain::{pretrain, PretrainOptions, PretrainSummary};

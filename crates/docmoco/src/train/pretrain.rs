@@ -1,28 +1,27 @@
-//! The MoCo v1/v2 pre-training loop (burn's custom-training-loop pattern).
+//! MoCo v1/v2 pre-training, and what every pre-training run sets up first.
 //!
-//! Per step: two augmented views → [`Moco::forward`] (momentum update, keys, queries, InfoNCE,
-//! enqueue) → backward → SGD. Around it: lr schedule, NaN guard, `metrics.csv`, progress bar,
-//! periodic kNN monitor, atomic checkpoints, exact resume, and the final export of the query
-//! backbone as `backbone.safetensors`.
+//! Per step: two augmented views → [`Moco::forward_pages`] (momentum update, keys, queries,
+//! InfoNCE, enqueue) → backward → SGD. The loop around it (schedule, monitors, checkpoints,
+//! export) is the one all MoCo versions share, in [`super::run`].
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
+use docmoco_data::loader::TwoViewBatch;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::checkpoint::{self, Checkpoint, CheckpointMeta, TrainPosition};
 use super::config::PretrainConfig;
-use super::data::{self, KnnData};
+use super::data;
 use super::diagnose::{Diagnosis, FrozenProbe};
-use super::metrics::{start_run_files, MetricRow};
-use super::progress::Progress;
+use super::run;
 use crate::device;
 use crate::model::weights::save_torchvision;
+use crate::model::ResNet;
 use crate::optim::Sgd;
 use crate::ssl::moco::key_encoder_from;
 use crate::ssl::{KeyQueue, Moco};
@@ -125,332 +124,158 @@ pub fn pretrain(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<Pretrain
         return super::pretrain_v3::pretrain_v3(cfg, opts);
     }
     cfg.validate()?;
-    let RunSetup {
-        out,
-        ckpt_dir,
-        plain,
-        train_dev,
-        resume_from,
-        pages,
-    } = setup_run(cfg, opts)?;
-    let out = &out;
-    let seed = cfg.train.seed;
-    // A queue longer than the data set holds stale keys of the query's own page among its
-    // "negatives" (issue 9's secondary failure): cap K at the number of pages, and say so.
-    // The capped value is what config.toml records, so a resumed run agrees with it.
+    let setup = setup_run(cfg, opts)?;
+    let cfg = &capped_queue(cfg, setup.pages.len(), opts.quiet);
+    let (mut method, start) = MocoMethod::new(cfg, &setup)?;
+    run::run(cfg, opts, &setup, &mut method, start)
+}
+
+/// The configuration with K fitted to the data. A queue longer than the data set holds stale
+/// keys of the query's own page among its "negatives" (issue 9's secondary failure): K is
+/// capped at the number of pages, and the capping is said. `queue_size = 0` means half the
+/// pages. The result is what config.toml records, so a resumed run agrees with it.
+fn capped_queue(cfg: &PretrainConfig, pages: usize, quiet: bool) -> PretrainConfig {
     let mut capped = cfg.clone();
     if cfg.moco.queue_size == 0 {
-        let k = (pages.len() / 2).max(cfg.train.batch_size);
+        let k = (pages / 2).max(cfg.train.batch_size);
         capped.moco.queue_size = k;
-        if !opts.quiet {
+        if !quiet {
             eprintln!(
-                "queue size K = {k}: half the {} pages (moco.queue_size = 0), so a query's own stale keys rarely crowd its negatives",
-                pages.len()
+                "queue size K = {k}: half the {pages} pages (moco.queue_size = 0), so a query's own stale keys rarely crowd its negatives"
             );
         }
-    } else if cfg.moco.queue_size > pages.len() {
-        capped.moco.queue_size = pages.len();
+    } else if cfg.moco.queue_size > pages {
+        capped.moco.queue_size = pages;
         eprintln!(
-            "note: queue size K = {} exceeds the {} pages (a query would meet stale keys of its own page among the negatives): K capped to {}",
-            cfg.moco.queue_size,
-            pages.len(),
-            pages.len()
+            "note: queue size K = {} exceeds the {pages} pages (a query would meet stale keys of its own page among the negatives): K capped to {pages}",
+            cfg.moco.queue_size
         );
     }
-    let cfg = &capped;
-    let loader = data::two_view_loader(&pages, cfg)?;
-    let steps_per_epoch = loader.batches_per_epoch();
-    let knn = match &cfg.data.knn_dir {
-        Some(dir) if cfg.train.knn_every > 0 => Some(KnnData::open(dir, cfg, opts.quiet)?),
-        _ => None,
-    };
-    let probe = if cfg.train.diag_every > 0 {
-        Some(FrozenProbe::new(&pages, cfg, cfg.train.diag_pages)?)
-    } else {
-        None
-    };
-    let mut diagnosis: Option<Diagnosis> = None;
+    capped
+}
 
-    // Model, optimiser, position.
-    let encoder_cfg = cfg.encoder_config();
-    let mut moco = Moco::new(&encoder_cfg, cfg.moco.clone(), seed, &train_dev, &plain);
-    let mut sgd = Sgd::new(cfg.optim.clone());
-    let mut pos = TrainPosition {
-        step: 0,
-        epoch: 0,
-        step_in_epoch: 0,
-    };
-    let mut best_knn = None;
-    if let Some(path) = resume_from {
-        let template_k = key_encoder_from(&moco.encoder_q, &encoder_cfg, &plain);
-        let ck = checkpoint::load(&path, moco.encoder_q.clone(), template_k, &plain)?;
-        moco.encoder_q = ck.encoder_q;
-        moco.encoder_k = ck.encoder_k;
-        moco.queue = KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr, ck.meta.queue_ids);
-        sgd.buffers = ck.sgd_buffers;
-        pos = ck.meta.position;
-        best_knn = ck.meta.best_knn;
-        if !opts.quiet {
-            eprintln!("resuming from {} (step {})", path.display(), pos.step);
+/// MoCo v1/v2 as the shared loop drives it: the model with its queue, SGD, and the frozen
+/// diagnostic's fixed sample.
+struct MocoMethod {
+    moco: Moco,
+    sgd: Sgd,
+    probe: Option<FrozenProbe>,
+    plain: Device,
+    train_dev: Device,
+    seed: u64,
+    batch_size: usize,
+    checkpoints: run::CheckpointTarget,
+}
+
+impl MocoMethod {
+    /// A fresh model, or the checkpoint `setup` resumes from.
+    fn new(cfg: &PretrainConfig, setup: &RunSetup) -> Result<(Self, run::Start)> {
+        let encoder_cfg = cfg.encoder_config();
+        let (plain, train_dev) = (&setup.plain, &setup.train_dev);
+        let mut moco = Moco::new(
+            &encoder_cfg,
+            cfg.moco.clone(),
+            cfg.train.seed,
+            train_dev,
+            plain,
+        );
+        let mut sgd = Sgd::new(cfg.optim.clone());
+        let mut start = run::Start::fresh();
+        if let Some(path) = &setup.resume_from {
+            let template_k = key_encoder_from(&moco.encoder_q, &encoder_cfg, plain);
+            let ck = checkpoint::load(path, moco.encoder_q.clone(), template_k, plain)?;
+            moco.encoder_q = ck.encoder_q;
+            moco.encoder_k = ck.encoder_k;
+            moco.queue = KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr, ck.meta.queue_ids);
+            sgd.buffers = ck.sgd_buffers;
+            start = run::Start {
+                position: ck.meta.position,
+                best_knn: ck.meta.best_knn,
+            };
         }
+        let probe = if cfg.train.diag_every > 0 {
+            Some(FrozenProbe::new(&setup.pages, cfg, cfg.train.diag_pages)?)
+        } else {
+            None
+        };
+        let method = MocoMethod {
+            moco,
+            sgd,
+            probe,
+            plain: plain.clone(),
+            train_dev: train_dev.clone(),
+            seed: cfg.train.seed,
+            batch_size: cfg.train.batch_size,
+            checkpoints: run::CheckpointTarget::new(cfg, setup),
+        };
+        Ok((method, start))
     }
-    let config_toml = cfg.to_toml();
-    let mut metrics = start_run_files(out, &config_toml, opts.resume.then_some(pos.step))?;
+}
 
-    let epochs = cfg.train.epochs;
-    let total_steps = cfg
-        .train
-        .max_steps
-        .unwrap_or(usize::MAX)
-        .min(epochs * steps_per_epoch);
-    let progress = Progress::new(total_steps, pos.step, opts.quiet);
-    let mut knn_history = Vec::new();
-    let mut last_loss = f64::NAN;
-    let mut epoch_loss = (0.0, 0usize);
-    let mut epoch_acc = (0.0, 0usize);
-    let mut best_epoch = None;
-    let mut last_epoch_loss = f64::NAN;
-    let mut run_steps = 0usize;
-    let mut images = 0usize;
-    let started = Instant::now();
-    let mut interrupted = false;
+impl run::Method for MocoMethod {
+    type Backbone = ResNet;
 
-    let save = |moco: &Moco, sgd: &Sgd, pos: &TrainPosition, best: Option<f64>| -> Result<()> {
+    fn step(&mut self, batch: TwoViewBatch, ctx: &run::StepContext) -> Result<run::StepStats> {
+        let (q, k) = (batch.query, batch.key);
+        let im_q = to_tensor(q.images, q.n, q.height, q.width, &self.train_dev);
+        let im_k = to_tensor(k.images, k.n, k.height, k.width, &self.plain);
+        let mut rng = step_rng(self.seed, ctx.step);
+        let queue_filled = self.moco.queue.is_filled();
+        let output = self
+            .moco
+            .forward_pages(im_q, im_k, Some(&q.indices), &mut rng);
+        let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
+        ctx.check_loss(loss)?;
+        let grads = GradientsParams::from_grads(output.loss.backward(), &self.moco.encoder_q);
+        self.moco.encoder_q = self.sgd.step(self.moco.encoder_q.clone(), grads, ctx.lr);
+        Ok(run::StepStats {
+            loss,
+            instance_accuracy: output.instance_accuracy,
+            accuracy_counts: queue_filled,
+            similarities: Some(output.similarities),
+        })
+    }
+
+    fn backbone(&self) -> &ResNet {
+        &self.moco.encoder_q.backbone
+    }
+
+    fn export_backbone(&self, path: &Path) -> Result<()> {
+        save_torchvision(&self.moco.encoder_q.backbone, path)?;
+        Ok(())
+    }
+
+    fn save_checkpoint(&self, pos: &TrainPosition, best_knn: Option<f64>) -> Result<()> {
         let ck = Checkpoint {
-            encoder_q: moco.encoder_q.clone(),
-            encoder_k: moco.encoder_k.clone(),
-            queue: moco.queue.keys.clone(),
-            sgd_buffers: sgd.buffers.clone(),
+            encoder_q: self.moco.encoder_q.clone(),
+            encoder_k: self.moco.encoder_k.clone(),
+            queue: self.moco.queue.keys.clone(),
+            sgd_buffers: self.sgd.buffers.clone(),
             meta: CheckpointMeta {
                 position: pos.clone(),
-                queue_ptr: moco.queue.ptr,
-                config_toml: config_toml.clone(),
-                best_knn: best,
-                queue_ids: Some(moco.queue.ids.clone()),
+                queue_ptr: self.moco.queue.ptr,
+                config_toml: self.checkpoints.config_toml.clone(),
+                best_knn,
+                queue_ids: Some(self.moco.queue.ids.clone()),
             },
         };
-        checkpoint::save(&ckpt_dir, &ck, cfg.train.keep_checkpoints)?;
+        checkpoint::save(&self.checkpoints.dir, &ck, self.checkpoints.keep)?;
         Ok(())
-    };
-
-    // kNN accuracy of the initial (random) weights: the baseline every later value is read
-    // against.
-    if let (Some(k), 0) = (&knn, pos.step) {
-        let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
-        progress.message(&format!(
-            "epoch 0 (random init): kNN accuracy {:.1}%",
-            acc * 100.0
-        ));
-        knn_history.push((0, acc));
-        metrics.write(&MetricRow {
-            kind: "epoch",
-            epoch: 0,
-            step: 0,
-            loss: f64::NAN,
-            instance_acc: f64::NAN,
-            lr: cfg.schedule.lr_at_epoch(0, epochs),
-            img_per_s: 0.0,
-            knn_acc: Some(acc),
-            ..Default::default()
-        })?;
     }
 
-    'epochs: while pos.epoch < epochs && pos.step < total_steps {
-        let epoch = pos.epoch;
-        let lr_epoch_start = pos.step_in_epoch;
-        for batch in loader.epoch_iter(epoch as u64, lr_epoch_start)? {
-            let lr = cfg
-                .schedule
-                .lr_at(epoch, pos.step_in_epoch, steps_per_epoch, epochs);
-            let n = batch.query.n;
-            let im_q = to_tensor(
-                batch.query.images,
-                n,
-                batch.query.height,
-                batch.query.width,
-                &train_dev,
-            );
-            let im_k = to_tensor(
-                batch.key.images,
-                n,
-                batch.key.height,
-                batch.key.width,
-                &plain,
-            );
-            let mut rng = step_rng(seed, pos.step);
-            let queue_filled = moco.queue.is_filled();
-            let output = moco.forward_pages(im_q, im_k, Some(&batch.query.indices), &mut rng);
-            let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
-            if !loss.is_finite() {
-                bail!(
-                    "loss is {loss} at step {} (epoch {epoch}, lr {lr:.3e}): training diverged; lower --lr or check the data",
-                    pos.step
-                );
-            }
-            let grads = output.loss.backward();
-            let grads = GradientsParams::from_grads(grads, &moco.encoder_q);
-            moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, lr);
-
-            pos.step += 1;
-            pos.step_in_epoch += 1;
-            run_steps += 1;
-            images += n;
-            last_loss = loss;
-            epoch_loss.0 += loss;
-            epoch_loss.1 += 1;
-            if queue_filled {
-                epoch_acc.0 += output.instance_accuracy;
-                epoch_acc.1 += 1;
-            }
-            let sims = output.similarities;
-            let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.step(pos.step, epoch, loss, output.instance_accuracy, lr, rate);
-            if pos.step.is_multiple_of(cfg.train.log_every.max(1)) {
-                metrics.write(&MetricRow {
-                    kind: "step",
-                    epoch,
-                    step: pos.step,
-                    loss,
-                    instance_acc: output.instance_accuracy,
-                    lr,
-                    img_per_s: rate,
-                    knn_acc: None,
-                    cos_pos: Some(sims.pos),
-                    cos_neg: Some(sims.neg),
-                    cos_stale: sims.stale,
-                    ..Default::default()
-                })?;
-            }
-            let end_of_epoch = pos.step_in_epoch >= steps_per_epoch;
-            if end_of_epoch {
-                pos.epoch += 1;
-                pos.step_in_epoch = 0;
-            }
-            if cfg.train.checkpoint_every > 0
-                && pos.step.is_multiple_of(cfg.train.checkpoint_every)
-                && !end_of_epoch
-            {
-                save(&moco, &sgd, &pos, best_knn)?;
-            }
-            if opts.interrupt_after.is_some_and(|k| run_steps >= k) {
-                save(&moco, &sgd, &pos, best_knn)?;
-                interrupted = true;
-                break 'epochs;
-            }
-            if pos.step >= total_steps {
-                break;
-            }
+    fn diagnose(&mut self, step: usize, train_acc: Option<f64>) -> Result<Option<Diagnosis>> {
+        let Some(probe) = &self.probe else {
+            return Ok(None);
+        };
+        let mut d = probe.measure(&self.moco, step, train_acc, &self.plain)?;
+        // The first passes over the queue are a transient (fast-moving encoders, keys of the
+        // first epoch): measured and logged, not flagged.
+        let queue_passes = step * self.batch_size / self.moco.queue.len().max(1);
+        if queue_passes < SETTLE_QUEUE_PASSES {
+            d.flags = Default::default();
         }
-        // End of an epoch (or of the run).
-        let finished_epoch = pos.step_in_epoch == 0;
-        let mut knn_acc = None;
-        if let Some(k) = &knn {
-            let e = pos.epoch;
-            if finished_epoch
-                && (e.is_multiple_of(cfg.train.knn_every) || e == epochs || pos.step >= total_steps)
-            {
-                let acc = k.accuracy(&moco.encoder_q.backbone, cfg)?;
-                progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
-                knn_history.push((e, acc));
-                if best_knn.is_none_or(|b| acc > b) {
-                    // The monitor's best weights are kept: on small data MoCo can peak and
-                    // then decline (issue 9), and the last epoch is not always the one to use.
-                    save_torchvision(&moco.encoder_q.backbone, &out.join(BEST_BACKBONE))?;
-                    best_epoch = Some(e);
-                }
-                best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));
-                knn_acc = Some(acc);
-            }
-        }
-        let mut diag_row = None;
-        if let Some(p) = &probe {
-            let e = pos.epoch;
-            if finished_epoch
-                && (e.is_multiple_of(cfg.train.diag_every)
-                    || e == epochs
-                    || pos.step >= total_steps)
-            {
-                let train_acc = (epoch_acc.1 > 0).then(|| epoch_acc.0 / epoch_acc.1 as f64);
-                let mut d = p.measure(&moco, pos.step, train_acc, &plain)?;
-                // The first passes over the queue are a transient (fast-moving encoders, keys
-                // of the first epoch): measured and logged, not flagged.
-                let queue_passes = pos.step * cfg.train.batch_size / moco.queue.len().max(1);
-                if queue_passes < SETTLE_QUEUE_PASSES {
-                    d.flags = Default::default();
-                }
-                progress.message(&format!("epoch {e}: {}", d.summary()));
-                let newly = d.flags.label() != "ok"
-                    && diagnosis
-                        .as_ref()
-                        .is_none_or(|old| old.flags.label() != d.flags.label());
-                if newly {
-                    for reason in &d.flags.reasons {
-                        progress.message(&format!("  warning: {reason}"));
-                    }
-                }
-                progress.set_flag(&d.flags.label());
-                diag_row = Some(d.clone());
-                diagnosis = Some(d);
-            }
-        }
-        if epoch_loss.1 > 0 {
-            last_epoch_loss = epoch_loss.0 / epoch_loss.1 as f64;
-        }
-        metrics.write(&MetricRow {
-            kind: "epoch",
-            epoch: pos.epoch,
-            step: pos.step,
-            loss: last_epoch_loss,
-            instance_acc: f64::NAN,
-            lr: cfg.schedule.lr_at_epoch(epoch, epochs),
-            img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            knn_acc,
-            // On epoch rows the cosine columns are the frozen diagnostic's.
-            cos_pos: diag_row.as_ref().map(|d| d.frozen.pos),
-            cos_neg: diag_row.as_ref().map(|d| d.queue_other),
-            cos_stale: diag_row.as_ref().and_then(|d| d.queue_stale),
-            frozen_acc: diag_row.as_ref().map(|d| d.frozen.instance_acc),
-            spread: diag_row.as_ref().map(|d| d.spread),
-            erank: diag_row.as_ref().map(|d| d.effective_rank),
-            flags: diag_row.as_ref().map(|d| d.flags.label()),
-        })?;
-        epoch_loss = (0.0, 0);
-        epoch_acc = (0.0, 0);
-        save(&moco, &sgd, &pos, best_knn)?;
-        if !finished_epoch {
-            break;
-        }
+        Ok(Some(d))
     }
-    progress.finish();
-
-    let backbone = if interrupted {
-        None
-    } else {
-        let path = out.join("backbone.safetensors");
-        save_torchvision(&moco.encoder_q.backbone, &path)?;
-        Some(path)
-    };
-    let summary = PretrainSummary {
-        steps: pos.step,
-        epochs: pos.epoch,
-        final_loss: last_loss,
-        last_epoch_loss,
-        knn: knn_history,
-        images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        pages: pages.len(),
-        skipped_pages: pages.skipped(),
-        backbone,
-        interrupted,
-        best_knn_epoch: best_epoch,
-        diagnosis,
-    };
-    if let Err(e) = super::plot::write_curves_svg(&out.join("metrics.csv"), &out.join("curves.svg"))
-    {
-        eprintln!("warning: cannot draw curves.svg: {e}");
-    }
-    let json = serde_json::to_string_pretty(&summary)?;
-    checkpoint::write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    Ok(summary)
 }
 
 /// The run directory's newest checkpoint, for tools that inspect runs.

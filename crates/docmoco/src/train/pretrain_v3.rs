@@ -1,5 +1,5 @@
-//! The MoCo v3 pre-training loop: the v1/v2 loop's shape (metrics, kNN monitor, atomic
-//! checkpoints, exact resume, backbone export) around [`MocoV3::forward_backward`].
+//! MoCo v3 pre-training: [`MocoV3::forward_backward`] and its optimisers and checkpoints,
+//! driven by the loop all MoCo versions share ([`super::run`]).
 //!
 //! Per step (main_moco.py `train`): lr and momentum from their schedules at the fractional epoch,
 //! both views through both encoders (symmetric loss, no queue), backward — chunked when
@@ -7,20 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
 use anyhow::{bail, Result};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
+use docmoco_data::loader::TwoViewBatch;
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint::{self, load_module, read_json, read_tensors, StepDirWriter, TrainPosition};
+use super::checkpoint::{load_module, read_json, read_tensors, StepDirWriter, TrainPosition};
 use super::config::{PretrainConfig, V3Optimizer};
-use super::data::{self, KnnData};
-use super::metrics::{start_run_files, MetricRow};
-use super::pretrain::{
-    setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup, BEST_BACKBONE,
-};
-use super::progress::Progress;
+use super::pretrain::{setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup};
+use super::run;
 use crate::model::backbone::Backbone;
 use crate::model::weights::{save_state_dict, save_torchvision};
 use crate::optim::adamw::AdamState;
@@ -151,228 +147,98 @@ fn save_backbone(backbone: &Backbone, path: &Path) -> Result<()> {
 /// configuration has a `[v3]` section.
 pub fn pretrain_v3(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<PretrainSummary> {
     cfg.validate()?;
-    let (Some(v3), Some(net)) = (cfg.v3.as_ref(), cfg.v3_config()) else {
-        bail!("not a MoCo v3 configuration (no [v3] section)");
-    };
-    let RunSetup {
-        out,
-        ckpt_dir,
-        plain,
-        train_dev,
-        resume_from,
-        pages,
-    } = setup_run(cfg, opts)?;
-    let out = &out;
-    let seed = cfg.train.seed;
-    let loader = data::two_view_loader(&pages, cfg)?;
-    let steps_per_epoch = loader.batches_per_epoch();
-    let knn = match &cfg.data.knn_dir {
-        Some(dir) if cfg.train.knn_every > 0 => Some(KnnData::open(dir, cfg, opts.quiet)?),
-        _ => None,
-    };
+    let setup = setup_run(cfg, opts)?;
+    let (mut method, start) = V3Method::new(cfg, &setup)?;
+    run::run(cfg, opts, &setup, &mut method, start)
+}
 
-    let mut moco = MocoV3::new(net.clone(), v3.moco.clone(), seed, &train_dev, &plain);
-    let mut optim = V3Optim::new(&v3.optimizer);
-    let mut pos = TrainPosition {
-        step: 0,
-        epoch: 0,
-        step_in_epoch: 0,
-    };
-    let mut best_knn = None;
-    let mut best_epoch = None;
-    if let Some(path) = resume_from {
-        let meta: V3Meta = read_json(&path.join("state.json"))?;
-        let template_m = momentum_encoder_from(&moco.query.encoder, &net, &plain);
-        moco.query = load_module(moco.query, &path.join("query.safetensors"))?;
-        moco.momentum_encoder = load_module(template_m, &path.join("momentum.safetensors"))?;
-        let entries = read_tensors(&path.join("state.safetensors"), &plain)?;
-        optim.restore(&entries, &meta.adam_steps);
-        pos = meta.position;
-        best_knn = meta.best_knn;
-        if !opts.quiet {
-            eprintln!("resuming from {} (step {})", path.display(), pos.step);
-        }
-    }
-    let config_toml = cfg.to_toml();
-    let mut metrics = start_run_files(out, &config_toml, opts.resume.then_some(pos.step))?;
+/// MoCo v3 as the shared loop drives it: query and momentum encoders, LARS or AdamW.
+struct V3Method {
+    moco: MocoV3,
+    optim: V3Optim,
+    /// Base momentum and whether it rises to 1 by a half cosine over the run.
+    momentum: (f64, bool),
+    plain: Device,
+    checkpoints: run::CheckpointTarget,
+}
 
-    let epochs = cfg.train.epochs;
-    let total_steps = cfg
-        .train
-        .max_steps
-        .unwrap_or(usize::MAX)
-        .min(epochs * steps_per_epoch);
-    let progress = Progress::new(total_steps, pos.step, opts.quiet);
-    let mut knn_history = Vec::new();
-    let mut last_loss = f64::NAN;
-    let mut epoch_loss = (0.0, 0usize);
-    let mut last_epoch_loss = f64::NAN;
-    let mut run_steps = 0usize;
-    let mut images = 0usize;
-    let started = Instant::now();
-    let mut interrupted = false;
-    let meta = |pos: &TrainPosition, best: Option<f64>| V3Meta {
-        position: pos.clone(),
-        config_toml: config_toml.clone(),
-        best_knn: best,
-        adam_steps: BTreeMap::new(),
-    };
-    let keep = cfg.train.keep_checkpoints;
-
-    if let (Some(k), 0) = (&knn, pos.step) {
-        let acc = k.accuracy(&moco.query.encoder.backbone, cfg)?;
-        progress.message(&format!(
-            "epoch 0 (random init): kNN accuracy {:.1}%",
-            acc * 100.0
-        ));
-        knn_history.push((0, acc));
-        metrics.write(&MetricRow {
-            kind: "epoch",
-            epoch: 0,
-            step: 0,
-            loss: f64::NAN,
-            instance_acc: f64::NAN,
-            lr: 0.0,
-            img_per_s: 0.0,
-            knn_acc: Some(acc),
-            ..Default::default()
-        })?;
-    }
-
-    'epochs: while pos.epoch < epochs && pos.step < total_steps {
-        let epoch = pos.epoch;
-        for batch in loader.epoch_iter(epoch as u64, pos.step_in_epoch)? {
-            let lr = cfg
-                .schedule
-                .lr_at(epoch, pos.step_in_epoch, steps_per_epoch, epochs);
-            let epoch_f = epoch as f64 + pos.step_in_epoch as f64 / steps_per_epoch as f64;
-            let m = if v3.moco.momentum_cos {
-                momentum_at(v3.moco.momentum, epoch_f, epochs)
-            } else {
-                v3.moco.momentum
+impl V3Method {
+    /// A fresh model, or the checkpoint `setup` resumes from.
+    fn new(cfg: &PretrainConfig, setup: &RunSetup) -> Result<(Self, run::Start)> {
+        let (Some(v3), Some(net)) = (cfg.v3.as_ref(), cfg.v3_config()) else {
+            bail!("not a MoCo v3 configuration (no [v3] section)");
+        };
+        let plain = &setup.plain;
+        let mut moco = MocoV3::new(
+            net.clone(),
+            v3.moco.clone(),
+            cfg.train.seed,
+            &setup.train_dev,
+            plain,
+        );
+        let mut optim = V3Optim::new(&v3.optimizer);
+        let mut start = run::Start::fresh();
+        if let Some(path) = &setup.resume_from {
+            let meta: V3Meta = read_json(&path.join("state.json"))?;
+            let template_m = momentum_encoder_from(&moco.query.encoder, &net, plain);
+            moco.query = load_module(moco.query, &path.join("query.safetensors"))?;
+            moco.momentum_encoder = load_module(template_m, &path.join("momentum.safetensors"))?;
+            let entries = read_tensors(&path.join("state.safetensors"), plain)?;
+            optim.restore(&entries, &meta.adam_steps);
+            start = run::Start {
+                position: meta.position,
+                best_knn: meta.best_knn,
             };
-            let n = batch.query.n;
-            let (h, w) = (batch.query.height, batch.query.width);
-            let x1 = to_tensor(batch.query.images, n, h, w, &plain);
-            let x2 = to_tensor(batch.key.images, n, h, w, &plain);
-            let step = moco.forward_backward(x1, x2, m);
-            let loss = step.loss;
-            if !loss.is_finite() {
-                bail!(
-                    "loss is {loss} at step {} (epoch {epoch}, lr {lr:.3e}): training diverged; lower --lr or check the data",
-                    pos.step
-                );
-            }
-            moco.query = optim.step(moco.query, step.grads, lr);
-
-            pos.step += 1;
-            pos.step_in_epoch += 1;
-            run_steps += 1;
-            images += n;
-            last_loss = loss;
-            epoch_loss.0 += loss;
-            epoch_loss.1 += 1;
-            let rate = images as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            progress.step(pos.step, epoch, loss, step.instance_accuracy, lr, rate);
-            if pos.step.is_multiple_of(cfg.train.log_every.max(1)) {
-                metrics.write(&MetricRow {
-                    kind: "step",
-                    epoch,
-                    step: pos.step,
-                    loss,
-                    instance_acc: step.instance_accuracy,
-                    lr,
-                    img_per_s: rate,
-                    knn_acc: None,
-                    ..Default::default()
-                })?;
-            }
-            let end_of_epoch = pos.step_in_epoch >= steps_per_epoch;
-            if end_of_epoch {
-                pos.epoch += 1;
-                pos.step_in_epoch = 0;
-            }
-            if cfg.train.checkpoint_every > 0
-                && pos.step.is_multiple_of(cfg.train.checkpoint_every)
-                && !end_of_epoch
-            {
-                save_checkpoint(&ckpt_dir, &moco, &optim, meta(&pos, best_knn), keep)?;
-            }
-            if opts.interrupt_after.is_some_and(|k| run_steps >= k) {
-                save_checkpoint(&ckpt_dir, &moco, &optim, meta(&pos, best_knn), keep)?;
-                interrupted = true;
-                break 'epochs;
-            }
-            if pos.step >= total_steps {
-                break;
-            }
         }
-        let finished_epoch = pos.step_in_epoch == 0;
-        let mut knn_acc = None;
-        if let Some(k) = &knn {
-            let e = pos.epoch;
-            if finished_epoch
-                && (e.is_multiple_of(cfg.train.knn_every) || e == epochs || pos.step >= total_steps)
-            {
-                let acc = k.accuracy(&moco.query.encoder.backbone, cfg)?;
-                progress.message(&format!("epoch {e}: kNN accuracy {:.1}%", acc * 100.0));
-                knn_history.push((e, acc));
-                if best_knn.is_none_or(|b| acc > b) {
-                    save_backbone(&moco.query.encoder.backbone, &out.join(BEST_BACKBONE))?;
-                    best_epoch = Some(e);
-                }
-                best_knn = Some(best_knn.map_or(acc, |b: f64| b.max(acc)));
-                knn_acc = Some(acc);
-            }
-        }
-        if epoch_loss.1 > 0 {
-            last_epoch_loss = epoch_loss.0 / epoch_loss.1 as f64;
-        }
-        metrics.write(&MetricRow {
-            kind: "epoch",
-            epoch: pos.epoch,
-            step: pos.step,
-            loss: last_epoch_loss,
-            instance_acc: f64::NAN,
-            lr: cfg.schedule.lr_at_epoch(epoch, epochs),
-            img_per_s: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
-            knn_acc,
-            ..Default::default()
-        })?;
-        epoch_loss = (0.0, 0);
-        save_checkpoint(&ckpt_dir, &moco, &optim, meta(&pos, best_knn), keep)?;
-        if !finished_epoch {
-            break;
-        }
+        let method = V3Method {
+            moco,
+            optim,
+            momentum: (v3.moco.momentum, v3.moco.momentum_cos),
+            plain: plain.clone(),
+            checkpoints: run::CheckpointTarget::new(cfg, setup),
+        };
+        Ok((method, start))
     }
-    progress.finish();
+}
 
-    let backbone = if interrupted {
-        None
-    } else {
-        let path = out.join("backbone.safetensors");
-        save_backbone(&moco.query.encoder.backbone, &path)?;
-        Some(path)
-    };
-    let summary = PretrainSummary {
-        steps: pos.step,
-        epochs: pos.epoch,
-        final_loss: last_loss,
-        last_epoch_loss,
-        knn: knn_history,
-        images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        pages: pages.len(),
-        skipped_pages: pages.skipped(),
-        backbone,
-        interrupted,
-        best_knn_epoch: best_epoch,
-        diagnosis: None,
-    };
-    if let Err(e) = super::plot::write_curves_svg(&out.join("metrics.csv"), &out.join("curves.svg"))
-    {
-        eprintln!("warning: cannot draw curves.svg: {e}");
+impl run::Method for V3Method {
+    type Backbone = Backbone;
+
+    fn step(&mut self, batch: TwoViewBatch, ctx: &run::StepContext) -> Result<run::StepStats> {
+        let m = match self.momentum {
+            (base, true) => momentum_at(base, ctx.epoch_f(), ctx.epochs),
+            (base, false) => base,
+        };
+        let (v1, v2) = (batch.query, batch.key);
+        let x1 = to_tensor(v1.images, v1.n, v1.height, v1.width, &self.plain);
+        let x2 = to_tensor(v2.images, v2.n, v2.height, v2.width, &self.plain);
+        let step = self.moco.forward_backward(x1, x2, m);
+        ctx.check_loss(step.loss)?;
+        self.moco.query = self.optim.step(self.moco.query.clone(), step.grads, ctx.lr);
+        Ok(run::StepStats {
+            loss: step.loss,
+            instance_accuracy: step.instance_accuracy,
+            accuracy_counts: true,
+            similarities: None,
+        })
     }
-    let json = serde_json::to_string_pretty(&summary)?;
-    checkpoint::write_atomic(&out.join("summary.json"), json.as_bytes())?;
-    Ok(summary)
+
+    fn backbone(&self) -> &Backbone {
+        &self.moco.query.encoder.backbone
+    }
+
+    fn export_backbone(&self, path: &Path) -> Result<()> {
+        save_backbone(&self.moco.query.encoder.backbone, path)
+    }
+
+    fn save_checkpoint(&self, pos: &TrainPosition, best_knn: Option<f64>) -> Result<()> {
+        let meta = V3Meta {
+            position: pos.clone(),
+            config_toml: self.checkpoints.config_toml.clone(),
+            best_knn,
+            adam_steps: BTreeMap::new(),
+        };
+        let c = &self.checkpoints;
+        save_checkpoint(&c.dir, &self.moco, &self.optim, meta, c.keep)
+    }
 }
