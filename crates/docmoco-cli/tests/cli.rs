@@ -377,3 +377,49 @@ fn queue_size_zero_means_half_the_pages() {
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.contains("queue_size = 24"), "{config}");
 }
+
+#[test]
+fn pretrain_on_two_devices_follows_the_one_device_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = corpus(tmp.path()).join("unlabeled");
+    let data = data.to_str().unwrap();
+    let losses = |run: &Path| -> Vec<f64> {
+        let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with("step,"))
+            .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+            .collect()
+    };
+    let one = tmp.path().join("one");
+    let o = docmoco(&tiny_args(data, one.to_str().unwrap()));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let two = tmp.path().join("two");
+    let mut args = tiny_args(data, two.to_str().unwrap());
+    args.extend(["--devices", "cpu,cpu"]);
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = std::fs::read_to_string(two.join("config.toml")).unwrap();
+    assert!(config.contains("devices = ["), "{config}");
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), 12);
+    assert_eq!(a.len(), b.len());
+    assert!(b.iter().all(|l| l.is_finite()));
+    // The first steps agree; later ones drift apart as any change of float summation order
+    // makes them do with BatchNorm groups of 4 images (crates/docmoco/tests/data_parallel.rs
+    // checks every step from a common state to 1e-5).
+    for (step, (x, y)) in a.iter().zip(&b).take(4).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-3,
+            "step {}: loss {x} on one device, {y} on two",
+            step + 1
+        );
+    }
+
+    // Three devices cannot share two BatchNorm groups: refused before any work.
+    let bad = tmp.path().join("bad");
+    let mut args = tiny_args(data, bad.to_str().unwrap());
+    args.extend(["--devices", "cpu,cpu,cpu"]);
+    let o = docmoco(&args);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("train.devices"), "{}", stderr(&o));
+}

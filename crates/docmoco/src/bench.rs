@@ -15,6 +15,7 @@ use rand_distr::{Distribution, Uniform};
 use serde::Serialize;
 
 use crate::optim::Sgd;
+use crate::ssl::data_parallel::DataParallel;
 use crate::ssl::Moco;
 use crate::train::PretrainConfig;
 
@@ -80,30 +81,42 @@ fn sync(device: &Device) {
 }
 
 /// A full MoCo training step (momentum update, key and query forwards, InfoNCE against the
-/// queue, backward, SGD) on random images at the configuration's size and batch.
+/// queue, backward, SGD) on random images at the configuration's size and batch; data
+/// parallel when `train.devices` names several devices.
 pub fn pretrain_step(
     cfg: &PretrainConfig,
     device: &Device,
     warmup: usize,
     iters: usize,
-) -> BenchResult {
+) -> Result<BenchResult, String> {
     let train = device.clone().autodiff();
     let n = cfg.train.batch_size;
     let size = cfg.train.image_size;
     let mut moco = Moco::new(&cfg.encoder_config(), cfg.moco.clone(), 0, &train, device);
     let mut sgd = Sgd::new(cfg.optim.clone());
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let x_q = random_images(n, size, 1, &train);
     let x_k = random_images(n, size, 2, device);
-    let name = format!(
+    let mut name = format!(
         "pretrain step {} x{} {}px batch {}",
         cfg.model.arch, cfg.model.width_mult, size, n
     );
-    measure(name, n, device, warmup, iters, || {
+    if cfg.train.devices.len() > 1 {
+        // Data parallel: the query batch stays on the plain device, shards move to theirs.
+        let devices = crate::device::select_all(&cfg.train.device, &cfg.train.devices)?;
+        let dp = DataParallel::new(&cfg.encoder_config(), devices)?;
+        name.push_str(&format!(" on {} devices", dp.devices()));
+        let x_q = random_images(n, size, 1, device);
+        return Ok(measure(name, n, device, warmup, iters, || {
+            let step = dp.forward_backward(&mut moco, x_q.clone(), x_k.clone(), None, &mut rng);
+            moco.encoder_q = sgd.step(moco.encoder_q.clone(), step.grads, 0.03);
+        }));
+    }
+    let x_q = random_images(n, size, 1, &train);
+    Ok(measure(name, n, device, warmup, iters, || {
         let out = moco.forward(x_q.clone(), x_k.clone(), &mut rng);
         let grads = GradientsParams::from_grads(out.loss.backward(), &moco.encoder_q);
         moco.encoder_q = sgd.step(moco.encoder_q.clone(), grads, 0.03);
-    })
+    }))
 }
 
 /// The key encoder's forward alone (train-mode BN, no gradient): the cost MoCo adds per step.

@@ -7,7 +7,7 @@
 use burn::tensor::Device;
 
 /// The plain (non-autodiff) device named by `name`: `cpu`/`flex` (default), `wgpu` when
-/// built with the `wgpu` feature, `cuda` when built with `cuda`.
+/// built with the `wgpu` feature, `cuda` (or `cuda:N`) when built with `cuda`.
 pub fn select(name: &str) -> Result<Device, String> {
     match name {
         "" | "cpu" | "flex" => Ok(Device::flex()),
@@ -15,6 +15,11 @@ pub fn select(name: &str) -> Result<Device, String> {
         "wgpu" | "gpu" => Ok(Device::wgpu(Default::default())),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
+        #[cfg(feature = "cuda")]
+        other if other.starts_with("cuda:") => other[5..]
+            .parse::<usize>()
+            .map(Device::cuda)
+            .map_err(|_| format!("bad GPU index in `{other}` (cuda:0, cuda:1, ...)")),
         other => Err(format!(
             "unknown device `{other}` (available: {})",
             available().join(", ")
@@ -32,4 +37,12 @@ pub fn available() -> Vec<&'static str> {
         names.push("cuda");
     }
     names
+}
+
+/// The devices of a run: `devices` when it names any (data parallelism), else `device`.
+pub fn select_all(device: &str, devices: &[String]) -> Result<Vec<Device>, String> {
+    if devices.is_empty() {
+        return Ok(vec![select(device)?]);
+    }
+    devices.iter().map(|d| select(d)).collect()
 }

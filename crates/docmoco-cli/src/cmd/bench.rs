@@ -83,6 +83,9 @@ pub struct PretrainBench {
     /// BatchNorm sub-batches (shuffle-BN on one device).
     #[arg(long, default_value_t = 8)]
     pub bn_splits: usize,
+    /// Data-parallel training step over these devices, comma-separated (e.g. cpu,cpu).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
     /// Timed iterations per workload (after 2 warm-up ones).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
@@ -157,6 +160,7 @@ fn pretrain(b: PretrainBench) -> Result<()> {
     cfg.moco.bn_splits = b.bn_splits;
     cfg.moco.momentum = 0.99;
     cfg.train.device = b.device.clone();
+    cfg.train.devices = b.devices.clone();
     cfg.validate()?;
     let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
     let want = |w: &str| b.only.is_empty() || b.only.iter().any(|o| o == w);
@@ -167,7 +171,8 @@ fn pretrain(b: PretrainBench) -> Result<()> {
         );
     }
     if want("step") {
-        print(&pretrain_step(&cfg, &device, 2, b.iters), b.json);
+        let step = pretrain_step(&cfg, &device, 2, b.iters).map_err(anyhow::Error::msg)?;
+        print(&step, b.json);
     }
     if want("key") {
         print(&key_forward(&cfg, &device, 2, b.iters), b.json);

@@ -93,9 +93,13 @@ pub struct PretrainArgs {
     /// Checkpoint every N steps (besides every epoch end).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Compute device: cpu (default) or wgpu when built with that feature.
+    /// Compute device: cpu (default), or wgpu / cuda / cuda:N when built with that feature.
     #[arg(long)]
     pub device: Option<String>,
+    /// Data parallelism over these devices, comma-separated (e.g. cpu,cpu or cuda:0,cuda:1):
+    /// each computes 1/N of every batch; same numbers as one device (MoCo v1/v2).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Vec<String>,
     /// Continue the run in --out from its latest checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -207,6 +211,9 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.checkpoint_every, a.checkpoint_every);
     if let Some(d) = &a.device {
         c.train.device = d.clone();
+    }
+    if !a.devices.is_empty() {
+        c.train.devices = a.devices.clone();
     }
     c.validate()?;
     Ok(c)

@@ -1,5 +1,6 @@
 //! Self-supervised methods: the MoCo family and the pieces it is made of.
 
+pub mod data_parallel;
 pub mod diagnostics;
 pub mod info_nce;
 pub mod moco;

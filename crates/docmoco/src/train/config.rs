@@ -179,9 +179,15 @@ pub struct TrainParams {
     pub diag_every: usize,
     #[serde(default = "default_diag_pages")]
     pub diag_pages: usize,
-    /// Compute device: `cpu` (burn flex) or, when built with that feature, `wgpu` or `cuda`.
+    /// Compute device: `cpu` (burn flex) or, when built with that feature, `wgpu` or `cuda`
+    /// (`cuda:N` for the N-th GPU).
     #[serde(default = "default_device")]
     pub device: String,
+    /// Data parallelism (MoCo v1/v2): several devices, each computing `1/N` of every batch with
+    /// BatchNorm over `moco.bn_splits / N` groups, keys gathered into one queue, gradients
+    /// averaged — the numbers one device computes (`ssl/data_parallel.rs`). Empty: `device`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 fn default_prefetch() -> usize {
@@ -362,16 +368,17 @@ impl PretrainConfig {
                 ),
             ));
         }
-        let s = &self.schedule;
-        if !(s.base_lr > 0.0 && s.base_lr.is_finite()) {
+        let nd = t.devices.len();
+        if nd > 1 && !m.bn_splits.is_multiple_of(nd) {
             return Err(invalid(
-                "schedule.base_lr",
-                format!("{} must be > 0", s.base_lr),
+                "train.devices",
+                format!(
+                    "{nd} devices need moco.bn_splits = {} to be a multiple of {nd}: each device computes BatchNorm over bn_splits / {nd} of the one-device groups",
+                    m.bn_splits
+                ),
             ));
         }
-        if s.warmup_epochs.is_nan() || s.warmup_epochs < 0.0 {
-            return Err(invalid("schedule.warmup_epochs", "must be >= 0"));
-        }
+        self.validate_common()?;
         if self.optim.weight_decay < 0.0 || !(0.0..1.0).contains(&self.optim.momentum) {
             return Err(invalid(
                 "optim",
@@ -384,18 +391,10 @@ impl PretrainConfig {
                 format!("`{}` is not one of v1, v2, v3, doc", self.augment.preset),
             ));
         }
-        if let Some(c) = self.augment.crop_min_scale {
-            if !(c > 0.0 && c <= 1.0) {
-                return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
-            }
-        }
         if let Some(ink) = self.augment.min_ink {
             if !(0.0..1.0).contains(&ink) {
                 return Err(invalid("augment.min_ink", "must be in [0, 1)"));
             }
-        }
-        if t.knn_k == 0 || t.knn_t.is_nan() || t.knn_t <= 0.0 {
-            return Err(invalid("train.knn_k/knn_t", "k must be >= 1 and t > 0"));
         }
         Ok(())
     }
@@ -442,6 +441,12 @@ impl PretrainConfig {
             return Err(invalid(
                 "augment.preset",
                 format!("a v3 run uses preset v3, not `{}`", self.augment.preset),
+            ));
+        }
+        if self.train.devices.len() > 1 {
+            return Err(invalid(
+                "train.devices",
+                "data parallelism is implemented for MoCo v1/v2; a v3 run uses one device (train.device)",
             ));
         }
         self.validate_common()

@@ -23,6 +23,7 @@ use crate::device;
 use crate::model::weights::save_torchvision;
 use crate::model::ResNet;
 use crate::optim::Sgd;
+use crate::ssl::data_parallel::DataParallel;
 use crate::ssl::moco::key_encoder_from;
 use crate::ssl::{KeyQueue, Moco};
 
@@ -77,7 +78,10 @@ fn step_rng(seed: u64, step: usize) -> ChaCha8Rng {
 pub(crate) struct RunSetup {
     pub out: PathBuf,
     pub ckpt_dir: PathBuf,
+    /// The (first) device: the model's home.
     pub plain: Device,
+    /// Every device of a data-parallel run (just `plain` otherwise).
+    pub devices: Vec<Device>,
     pub train_dev: Device,
     /// The checkpoint to continue from (`--resume`).
     pub resume_from: Option<PathBuf>,
@@ -91,7 +95,9 @@ pub(crate) fn setup_run(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create run dir {}", out.display()))?;
     let ckpt_dir = out.join("checkpoints");
-    let plain = device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
+    let devices =
+        device::select_all(&cfg.train.device, &cfg.train.devices).map_err(anyhow::Error::msg)?;
+    let plain = devices[0].clone();
     let train_dev = plain.clone().autodiff();
     let resume_from = checkpoint::resume_point(&ckpt_dir, opts.resume)?;
     let data_dir = cfg
@@ -112,6 +118,7 @@ pub(crate) fn setup_run(cfg: &PretrainConfig, opts: &PretrainOptions) -> Result<
         out,
         ckpt_dir,
         plain,
+        devices,
         train_dev,
         resume_from,
         pages,
@@ -159,6 +166,8 @@ fn capped_queue(cfg: &PretrainConfig, pages: usize, quiet: bool) -> PretrainConf
 struct MocoMethod {
     moco: Moco,
     sgd: Sgd,
+    /// Set when the run has several devices.
+    parallel: Option<DataParallel>,
     probe: Option<FrozenProbe>,
     plain: Device,
     train_dev: Device,
@@ -198,9 +207,18 @@ impl MocoMethod {
         } else {
             None
         };
+        let parallel = if setup.devices.len() > 1 {
+            Some(
+                DataParallel::new(&encoder_cfg, setup.devices.clone())
+                    .map_err(anyhow::Error::msg)?,
+            )
+        } else {
+            None
+        };
         let method = MocoMethod {
             moco,
             sgd,
+            parallel,
             probe,
             plain: plain.clone(),
             train_dev: train_dev.clone(),
@@ -217,22 +235,33 @@ impl run::Method for MocoMethod {
 
     fn step(&mut self, batch: TwoViewBatch, ctx: &run::StepContext) -> Result<run::StepStats> {
         let (q, k) = (batch.query, batch.key);
-        let im_q = to_tensor(q.images, q.n, q.height, q.width, &self.train_dev);
         let im_k = to_tensor(k.images, k.n, k.height, k.width, &self.plain);
         let mut rng = step_rng(self.seed, ctx.step);
         let queue_filled = self.moco.queue.is_filled();
-        let output = self
-            .moco
-            .forward_pages(im_q, im_k, Some(&q.indices), &mut rng);
-        let loss = output.loss.clone().inner().into_scalar::<f32>() as f64;
-        ctx.check_loss(loss)?;
-        let grads = GradientsParams::from_grads(output.loss.backward(), &self.moco.encoder_q);
+        let (loss, grads, instance_accuracy, similarities) = match &self.parallel {
+            Some(dp) => {
+                let im_q = to_tensor(q.images, q.n, q.height, q.width, &self.plain);
+                let s = dp.forward_backward(&mut self.moco, im_q, im_k, Some(&q.indices), &mut rng);
+                ctx.check_loss(s.loss)?;
+                (s.loss, s.grads, s.instance_accuracy, s.similarities)
+            }
+            None => {
+                let im_q = to_tensor(q.images, q.n, q.height, q.width, &self.train_dev);
+                let out = self
+                    .moco
+                    .forward_pages(im_q, im_k, Some(&q.indices), &mut rng);
+                let loss = out.loss.clone().inner().into_scalar::<f32>() as f64;
+                ctx.check_loss(loss)?;
+                let grads = GradientsParams::from_grads(out.loss.backward(), &self.moco.encoder_q);
+                (loss, grads, out.instance_accuracy, out.similarities)
+            }
+        };
         self.moco.encoder_q = self.sgd.step(self.moco.encoder_q.clone(), grads, ctx.lr);
         Ok(run::StepStats {
             loss,
-            instance_accuracy: output.instance_accuracy,
+            instance_accuracy,
             accuracy_counts: queue_filled,
-            similarities: Some(output.similarities),
+            similarities: Some(similarities),
         })
     }
 
