@@ -103,7 +103,7 @@ pub fn pretrain_step(
     if cfg.train.devices.len() > 1 {
         // Data parallel: the query batch stays on the plain device, shards move to theirs.
         let devices = crate::device::select_all(&cfg.train.device, &cfg.train.devices)?;
-        let dp = DataParallel::new(&cfg.encoder_config(), devices)?;
+        let mut dp = DataParallel::new(&cfg.encoder_config(), devices)?;
         name.push_str(&format!(" on {} devices", dp.devices()));
         let x_q = random_images(n, size, 1, device);
         return Ok(measure(name, n, device, warmup, iters, || {

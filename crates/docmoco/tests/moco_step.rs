@@ -292,7 +292,7 @@ fn compare(devices: usize, bn_splits: usize, steps: usize) {
     let mut many = Moco::new(&enc, cfg.moco.clone(), 1, &train, &plain);
     sync(&mut many, &one);
     tensors_agree(&one, &many, "initial state", 1e-7);
-    let dp = DataParallel::new(&enc, vec![plain.clone(); devices]).unwrap();
+    let mut dp = DataParallel::new(&enc, vec![plain.clone(); devices]).unwrap();
     let (mut sgd_one, mut sgd_many) = (Sgd::new(cfg.optim.clone()), Sgd::new(cfg.optim.clone()));
     let n = 16;
     for step in 0..steps {

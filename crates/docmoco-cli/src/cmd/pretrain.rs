@@ -81,6 +81,13 @@ pub struct PretrainArgs {
     /// Lower bound of the random crop's area, as a fraction of the page.
     #[arg(long)]
     pub crop_min_scale: Option<f64>,
+    /// Largest crop's share of the page area (default 1.0); with --cache-long-side, small
+    /// crops of a large page show text near its native resolution.
+    #[arg(long)]
+    pub crop_max_scale: Option<f64>,
+    /// Long side (px) pages are decoded and cached at (default: what the smallest crop needs).
+    #[arg(long)]
+    pub cache_long_side: Option<usize>,
     /// Ink-aware crops: redraw crops with less ink (non-paper pixels) than this fraction (e.g. 0.02).
     #[arg(long)]
     pub min_ink: Option<f64>,
@@ -198,6 +205,10 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     set!(c.train.seed, a.seed);
     set!(c.train.knn_every, a.knn_every);
     set!(c.train.diag_every, a.diag_every);
+    if a.crop_max_scale.is_some() {
+        c.augment.crop_max_scale = a.crop_max_scale;
+    }
+    set!(c.train.cache_long_side, a.cache_long_side);
     if a.crop_min_scale.is_some() {
         c.augment.crop_min_scale = a.crop_min_scale;
     }

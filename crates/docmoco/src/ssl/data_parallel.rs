@@ -18,8 +18,9 @@
 //! - BatchNorm running statistics of the replicas are averaged: each replica averaged its
 //!   `S / N` groups, so the mean of the replicas is the mean of all `S` groups.
 //!
-//! Replicas are fresh copies of the encoders (not `Clone`s, which would share BatchNorm state
-//! and one autodiff graph, serialising the threads).
+//! Replicas are copies of the encoders with state of their own (not `Clone`s, which would
+//! share BatchNorm state and one autodiff graph, serialising the threads). They are built once
+//! and refreshed with the current weights at every step.
 
 use std::collections::HashMap;
 
@@ -36,13 +37,15 @@ use super::shuffle_bn::Shuffle;
 use crate::model::params::{copy_tensors, initialize, is_running_stat, map_named, named_tensors};
 use crate::model::{Encoder, EncoderConfig};
 
-/// The devices of a data-parallel run and the encoder shape of one replica.
-#[derive(Debug, Clone)]
+/// The devices of a data-parallel run and the encoder replicas that run on them.
+#[derive(Debug)]
 pub struct DataParallel {
     /// Plain (non-autodiff) devices, one per shard.
     devices: Vec<Device>,
     /// The encoder with `S / N` BatchNorm splits.
     replica: EncoderConfig,
+    /// Per device: the query replica (on its autodiff device) and the key replica.
+    replicas: Vec<(Option<Encoder>, Option<Encoder>)>,
 }
 
 /// What one data-parallel step computed, for the optimiser and the logs.
@@ -81,7 +84,12 @@ impl DataParallel {
         }
         let mut replica = encoder.clone();
         replica.backbone = replica.backbone.with_bn_splits(s / n);
-        Ok(Self { devices, replica })
+        let replicas = (0..n).map(|_| (None, None)).collect();
+        Ok(Self {
+            devices,
+            replica,
+            replicas,
+        })
     }
 
     pub fn devices(&self) -> usize {
@@ -97,7 +105,7 @@ impl DataParallel {
     /// backward pass of every shard and the gradient all-reduce. `im_q`, `im_k` are the global
     /// batch on any device; the batch must divide by the number of devices.
     pub fn forward_backward<R: Rng>(
-        &self,
+        &mut self,
         moco: &mut Moco,
         im_q: Tensor<4>,
         im_k: Tensor<4>,
@@ -125,12 +133,25 @@ impl DataParallel {
             Some(s) => s.shuffle(im_k),
             None => im_k,
         };
-        let key_shards: Vec<(Tensor<2>, Vec<(String, Tensor<1>)>)> = self.on_devices(|d, dev| {
-            let encoder = key_encoder_from(&moco.encoder_k, &self.replica, dev);
+        let (queries, keys): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.replicas).into_iter().unzip();
+        let key_shards = self.on_devices(keys, |d, dev, cached| {
+            let encoder = match cached {
+                Some(e) => copy_tensors(e, &moco.encoder_k),
+                None => key_encoder_from(&moco.encoder_k, &self.replica, dev),
+            };
             let xs = rows(&x, &self.shard_rows(d, n)).to_device(dev);
             let k = l2_normalize(encoder.forward(xs));
-            (k, running_stats(&encoder))
+            (k, running_stats(&encoder), encoder)
         });
+        let mut keys = Vec::with_capacity(nd);
+        let key_shards: Vec<_> = key_shards
+            .into_iter()
+            .map(|(k, stats, encoder)| {
+                keys.push(Some(encoder));
+                (k, stats)
+            })
+            .collect();
         let (shards, running): (Vec<_>, Vec<_>) = key_shards.into_iter().unzip();
         moco.encoder_k = average_running_stats(moco.encoder_k.clone(), &running);
         let gathered = interleave(shards, &home);
@@ -142,9 +163,10 @@ impl DataParallel {
         // 3.–4. queries, logits, loss and backward on every device
         let queue = moco.queue.keys.clone();
         let temperature = moco.params.temperature;
-        let results: Vec<ShardResult> = self.on_devices(|d, dev| {
+        let results = self.on_devices(queries, |d, dev, cached| {
             let train = dev.clone().autodiff();
-            let replica = copy_tensors(initialize(self.replica.init(&train)), &moco.encoder_q);
+            let fresh = || initialize(self.replica.init(&train));
+            let replica = copy_tensors(cached.unwrap_or_else(fresh), &moco.encoder_q);
             let shard = self.shard_rows(d, n);
             let q = l2_normalize(replica.forward(rows(&im_q, &shard).to_device(&train)));
             let shard_pages: Option<Vec<usize>> =
@@ -172,7 +194,7 @@ impl DataParallel {
                 }
                 None
             });
-            ShardResult {
+            let result = ShardResult {
                 loss: loss_value,
                 accuracy,
                 pos,
@@ -180,8 +202,11 @@ impl DataParallel {
                 stale,
                 grads: named,
                 running: running_stats(&replica),
-            }
+            };
+            (result, replica)
         });
+        let (results, queries): (Vec<ShardResult>, Vec<Encoder>) = results.into_iter().unzip();
+        self.replicas = queries.into_iter().map(Some).zip(keys).collect();
 
         // All-reduce: the shard losses were divided by N, so the sum is the global mean's.
         let mut sums: HashMap<String, Tensor<1>> = HashMap::new();
@@ -222,16 +247,21 @@ impl DataParallel {
         }
     }
 
-    /// Runs `f(d, device_d)` for every device, each in its own thread, and returns the results
-    /// in device order.
-    fn on_devices<T: Send>(&self, f: impl Fn(usize, &Device) -> T + Sync) -> Vec<T> {
+    /// Runs `f(d, device_d, inputs[d])` for every device, each in its own thread, and returns
+    /// the results in device order.
+    fn on_devices<I: Send, T: Send>(
+        &self,
+        inputs: Vec<I>,
+        f: impl Fn(usize, &Device, I) -> T + Sync,
+    ) -> Vec<T> {
         std::thread::scope(|scope| {
             let f = &f;
             let handles: Vec<_> = self
                 .devices
                 .iter()
+                .zip(inputs)
                 .enumerate()
-                .map(|(d, dev)| scope.spawn(move || f(d, dev)))
+                .map(|(d, (dev, input))| scope.spawn(move || f(d, dev, input)))
                 .collect();
             handles
                 .into_iter()

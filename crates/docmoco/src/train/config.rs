@@ -72,6 +72,10 @@ pub struct AugmentParams {
     /// Lower bound of RandomResizedCrop's area scale (0.2 in MoCo v1/v2).
     #[serde(default)]
     pub crop_min_scale: Option<f64>,
+    /// Upper bound of the area scale (1.0). Below 1 with a large `train.cache_long_side`,
+    /// crops see text near its native resolution rather than a thumbnail of the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_max_scale: Option<f64>,
     /// Ink-aware crops: redraw crops with less ink (non-paper pixels) than this fraction (documents'
     /// blank margins make blank positive pairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -415,6 +419,15 @@ impl PretrainConfig {
         if let Some(c) = self.augment.crop_min_scale {
             if !(c > 0.0 && c <= 1.0) {
                 return Err(invalid("augment.crop_min_scale", "must be in (0, 1]"));
+            }
+        }
+        if let Some(c) = self.augment.crop_max_scale {
+            let min = self.augment.crop_min_scale.unwrap_or(0.0);
+            if !(c > 0.0 && c <= 1.0 && c >= min) {
+                return Err(invalid(
+                    "augment.crop_max_scale",
+                    format!("{c} must be in (0, 1] and at least crop_min_scale"),
+                ));
             }
         }
         if t.knn_k == 0 || t.knn_t.is_nan() || t.knn_t <= 0.0 {

@@ -102,6 +102,9 @@ pub fn two_views_config(cfg: &PretrainConfig) -> TwoViewsConfig {
             if let Some(min) = cfg.augment.crop_min_scale {
                 scale[0] = min;
             }
+            if let Some(max) = cfg.augment.crop_max_scale {
+                scale[1] = max;
+            }
             *min_ink = cfg.augment.min_ink;
         }
         for op in &mut view.ops {

@@ -238,7 +238,7 @@ impl run::Method for MocoMethod {
         let im_k = to_tensor(k.images, k.n, k.height, k.width, &self.plain);
         let mut rng = step_rng(self.seed, ctx.step);
         let queue_filled = self.moco.queue.is_filled();
-        let (loss, grads, instance_accuracy, similarities) = match &self.parallel {
+        let (loss, grads, instance_accuracy, similarities) = match &mut self.parallel {
             Some(dp) => {
                 let im_q = to_tensor(q.images, q.n, q.height, q.width, &self.plain);
                 let s = dp.forward_backward(&mut self.moco, im_q, im_k, Some(&q.indices), &mut rng);
