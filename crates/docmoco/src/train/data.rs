@@ -171,6 +171,16 @@ pub struct LabelledSplit {
     pub classes: Vec<String>,
 }
 
+/// An evaluation loader over `cache`: each whole page resized to `image_size`, in order.
+pub fn whole_page_loader(cache: PageCache, cfg: &PretrainConfig) -> Result<EvalLoader> {
+    let pipeline = Pipeline::from_config(&AugmentConfig::eval(cfg.train.image_size as u32))?;
+    Ok(Loader::new(
+        Arc::new(cache),
+        pipeline,
+        loader_config(cfg, cfg.train.batch_size, false),
+    )?)
+}
+
 /// Opens an ImageFolder for evaluation (whole page resized to `image_size`).
 pub fn labelled_split(
     folder: &ImageFolder,
@@ -188,13 +198,7 @@ pub fn labelled_split(
         .unzip();
     let (cache, _) = decode_pages(&pages, cache_long_side(cfg), quiet, what)?;
     let labels = cache.carry_labels(&labels)?;
-    let pipeline = Pipeline::from_config(&AugmentConfig::eval(cfg.train.image_size as u32))?;
-    let loader = Loader::new(
-        Arc::new(cache),
-        pipeline,
-        loader_config(cfg, cfg.train.batch_size, false),
-    )?
-    .with_labels(labels)?;
+    let loader = whole_page_loader(cache, cfg)?.with_labels(labels)?;
     Ok(LabelledSplit {
         loader,
         classes: folder.classes.clone(),

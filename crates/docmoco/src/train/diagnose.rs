@@ -16,16 +16,18 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::config::PretrainConfig;
-use super::data::{self, Pages};
+use super::data::{self, extract_features, Pages};
 use super::pretrain::to_tensor;
 use crate::model::Encoder;
 use crate::ssl::diagnostics::{
-    effective_rank, flags, frozen_similarities, spread, stale_ratio, Flags, FrozenSimilarities,
+    effective_rank, flags, frozen_similarities, spread, stale_ratio, top_share, Flags,
+    FrozenSimilarities,
 };
 use crate::ssl::info_nce::l2_normalize;
 use crate::ssl::moco::{key_encoder_from, Moco};
 use crate::ssl::queue::KeyQueue;
-use docmoco_data::loader::PretrainLoader;
+use docmoco_data::loader::{EvalLoader, PretrainLoader};
+use docmoco_data::PageCache;
 
 /// The views of the diagnostic come from this epoch number of the loader: fixed, so two
 /// measurements of a run see the same crops, and far from any training epoch.
@@ -45,6 +47,12 @@ pub struct Diagnosis {
     pub spread: f64,
     pub effective_rank: f64,
     pub dim: usize,
+    /// Share of the variance of the (normalised) key-encoder *backbone* features along their
+    /// first principal direction, and their effective rank: what a linear probe will read.
+    #[serde(default)]
+    pub backbone_top_share: Option<f64>,
+    #[serde(default)]
+    pub backbone_effective_rank: Option<f64>,
     /// Training instance accuracy the frozen one is compared with: the last epoch's mean over
     /// the steps whose queue held only real keys (none while random initial keys remain).
     pub train_instance_acc: Option<f64>,
@@ -61,7 +69,7 @@ impl Diagnosis {
     /// One line for the progress bar and the console.
     pub fn summary(&self) -> String {
         format!(
-            "diagnostic [{}]: frozen instance acc {:.1}% ({} candidates; training {}), cos(q,k+) {:.3} vs cos(q,k-) {:.3}, stale own keys {}, spread {:.2}, eff. rank {:.1}/{}",
+            "diagnostic [{}]: frozen instance acc {:.1}% ({} candidates; training {}), cos(q,k+) {:.3} vs cos(q,k-) {:.3}, stale own keys {}, spread {:.2}, eff. rank {:.1}/{}, backbone top direction {}",
             self.flags.label(),
             self.frozen.instance_acc * 100.0,
             self.frozen.candidates,
@@ -73,7 +81,9 @@ impl Diagnosis {
                 .map_or("n/a".into(), |s| format!("{s:.3} (ratio {:.2})", self.stale_ratio().unwrap_or(f64::NAN))),
             self.spread,
             self.effective_rank,
-            self.dim
+            self.dim,
+            self.backbone_top_share
+                .map_or("n/a".into(), |t| format!("{:.0}%", t * 100.0))
         )
     }
 }
@@ -81,6 +91,8 @@ impl Diagnosis {
 /// The diagnostic's fixed sample of views.
 pub struct FrozenProbe {
     loader: PretrainLoader,
+    /// Up to `max_pages` pages spread over the data set, whole-page views.
+    whole_pages: EvalLoader,
     max_pages: usize,
 }
 
@@ -90,9 +102,17 @@ impl FrozenProbe {
         let mut small = cfg.clone();
         // Batch statistics are not used (eval mode), so any batch size gives the same numbers.
         small.train.batch_size = cfg.train.batch_size.min(pages.len()).max(1);
+        let max_pages = max_pages.max(2);
+        let every = pages.len().div_ceil(max_pages).max(1);
+        let sample: Vec<_> = (0..pages.len())
+            .step_by(every)
+            .map(|i| pages.cache.get(i).clone())
+            .collect();
+        let sample = PageCache::from_images(sample)?;
         Ok(Self {
             loader: data::two_view_loader(pages, &small)?,
-            max_pages: max_pages.max(2),
+            whole_pages: data::whole_page_loader(sample, &small)?,
+            max_pages,
         })
     }
 
@@ -169,6 +189,10 @@ impl FrozenProbe {
         let queue_other = other_sum / other_n.max(1) as f64;
         let spread_k = spread(&k, n, dim);
         let rank_k = effective_rank(&k, n, dim);
+        // The backbone on whole pages, as a linear probe or kNN will see it.
+        let whole = extract_features(&encoder_k.backbone, &self.whole_pages, device)?;
+        let m = whole.values.len() / whole.dim.max(1);
+        let backbone_top_share = Some(top_share(&whole.values, m, whole.dim));
         let mut d = Diagnosis {
             step,
             frozen,
@@ -177,6 +201,8 @@ impl FrozenProbe {
             spread: spread_k,
             effective_rank: rank_k,
             dim,
+            backbone_top_share,
+            backbone_effective_rank: Some(effective_rank(&whole.values, m, whole.dim)),
             train_instance_acc,
             flags: Flags::default(),
         };
@@ -186,6 +212,7 @@ impl FrozenProbe {
             d.stale_ratio(),
             Some(spread_k),
             Some(rank_k),
+            backbone_top_share,
         );
         Ok(d)
     }
