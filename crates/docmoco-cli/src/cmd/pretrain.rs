@@ -34,6 +34,9 @@ pub struct PretrainArgs {
     /// Side of the square crops fed to the network (px).
     #[arg(long)]
     pub image_size: Option<usize>,
+    /// Whole-page side (px) of the kNN monitor and the diagnostic (default: --image-size).
+    #[arg(long)]
+    pub eval_size: Option<usize>,
     /// Backbone: resnet18, resnet34, resnet50; with MoCo v3 also vit_tiny, vit_small, vit_base
     /// (patch 16).
     #[arg(long)]
@@ -154,6 +157,7 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     }
     set!(c.train.batch_size, a.batch_size);
     set!(c.train.image_size, a.image_size);
+    set!(c.train.eval_size, a.eval_size);
     if let Some(name) = &a.arch {
         match (docmoco::train::config::VitParams::preset(name), c.v3.as_mut()) {
             // MoCo v3 takes a ViT preset as well as a ResNet.

@@ -149,6 +149,12 @@ pub struct TrainParams {
     pub max_steps: Option<usize>,
     pub batch_size: usize,
     pub image_size: usize,
+    /// Side of the whole-page views of the kNN monitor and the diagnostic (0 = `image_size`).
+    /// Crops of a page cached at high resolution see its text larger than a thumbnail of the
+    /// whole page at `image_size` would: evaluate at the page scale the crops were trained at
+    /// (`moco-v2-doc`: 96 px crops of 4–16% of a 512 px page ≈ a 320 px page).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eval_size: usize,
     #[serde(default)]
     pub seed: u64,
     /// Augmentation worker threads (0 = one per core).
@@ -194,6 +200,9 @@ pub struct TrainParams {
     pub devices: Vec<String>,
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
 fn default_prefetch() -> usize {
     4
 }
@@ -463,6 +472,15 @@ impl PretrainConfig {
             ));
         }
         self.validate_common()
+    }
+
+    /// Side of the whole-page evaluation views (kNN monitor, diagnostic).
+    pub fn eval_size(&self) -> usize {
+        if self.train.eval_size > 0 {
+            self.train.eval_size
+        } else {
+            self.train.image_size
+        }
     }
 
     /// The ViT of a v3 run, when it has one.

@@ -138,7 +138,7 @@ pub fn cache_long_side(cfg: &PretrainConfig) -> u32 {
         0.2
     };
     let min_scale = cfg.augment.crop_min_scale.unwrap_or(default_min);
-    suggested_long_side(cfg.train.image_size as u32, min_scale)
+    suggested_long_side(cfg.train.image_size as u32, min_scale).max(cfg.eval_size() as u32)
 }
 
 fn loader_config(cfg: &PretrainConfig, batch_size: usize, pretrain: bool) -> LoaderConfig {
@@ -171,9 +171,9 @@ pub struct LabelledSplit {
     pub classes: Vec<String>,
 }
 
-/// An evaluation loader over `cache`: each whole page resized to `image_size`, in order.
+/// An evaluation loader over `cache`: each whole page resized to `train.eval_size`, in order.
 pub fn whole_page_loader(cache: PageCache, cfg: &PretrainConfig) -> Result<EvalLoader> {
-    let pipeline = Pipeline::from_config(&AugmentConfig::eval(cfg.train.image_size as u32))?;
+    let pipeline = Pipeline::from_config(&AugmentConfig::eval(cfg.eval_size() as u32))?;
     Ok(Loader::new(
         Arc::new(cache),
         pipeline,
@@ -181,7 +181,7 @@ pub fn whole_page_loader(cache: PageCache, cfg: &PretrainConfig) -> Result<EvalL
     )?)
 }
 
-/// Opens an ImageFolder for evaluation (whole page resized to `image_size`).
+/// Opens an ImageFolder for evaluation (whole page resized to `train.eval_size`).
 pub fn labelled_split(
     folder: &ImageFolder,
     keep: impl Fn(usize) -> bool,

@@ -1,0 +1,40 @@
+#!/bin/bash
+# The second study of docs/doc-recipe.md: `moco-v2-doc` on the real-page set, seeds 0–2, against
+# random inits, evaluated at the scale the crops were trained at (320 px) and at 256 / 96 px.
+#   tools/realpages/recipe.sh OUT_DIR
+# Needs DOCMOCO (default target/release/docmoco), REALPAGES (default /work/realpages, made by
+# build.sh: its unlabeled/ and cls/) and python3 with numpy. About 20 min alone on 2 cores.
+set -euo pipefail
+D=${DOCMOCO:-target/release/docmoco}
+R=${REALPAGES:-/work/realpages}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$1
+mkdir -p "$out"
+acc() { python3 -c "import json,sys; print(round(json.load(open(sys.argv[1]))['accuracy']*100, 1))" "$1/metrics.json"; }
+probe() { # init tag seed size
+  local dir="$out/probe_$2_$4_s$3"
+  [ -f "$dir/metrics.json" ] || "$D" linear-probe --init "$1" --width-mult 0.25 --data "$R/cls" \
+    --image-size "$4" --seed "$3" --out "$dir" --quiet > /dev/null
+  echo "probe $2 seed $3 ${4}px $(acc "$dir")"
+}
+knn() { # init tag seed size
+  local f="$out/emb_$2_$4_s$3.npy"
+  [ -f "$f" ] || "$D" embed --init "$1" --seed "$3" --data "$R/cls" --out "$f" \
+    --image-size "$4" --quiet > /dev/null
+  echo "knn $2 seed $3 ${4}px $(python3 "$HERE/knn.py" "$f" | cut -d' ' -f2)"
+}
+for seed in 0 1 2; do
+  run="$out/doc_s$seed"
+  [ -f "$run/backbone.safetensors" ] || "$D" pretrain --preset moco-v2-doc --seed "$seed" \
+    --data "$R/unlabeled" --knn-data "$R/cls" --out "$run" --quiet
+  for size in 320 256 96; do
+    probe "moco:$run/backbone.safetensors" moco "$seed" "$size"
+    knn "moco:$run/backbone.safetensors" moco "$seed" "$size"
+  done
+done
+for seed in 0 1 2 3 4 5 6 7 8 9; do
+  for size in 320 256 96; do
+    probe random random "$seed" "$size"
+    if [ "$seed" -lt 5 ]; then knn random random "$seed" "$size"; fi
+  done
+done
