@@ -238,12 +238,6 @@ pub mod thresholds {
     /// …or the effective rank below this: the embeddings lie near a line (dimensional
     /// collapse; measured on real pages with m = 0.99: 1.2 of 128, while healthy runs stay at 4+).
     pub const EFFECTIVE_RANK: f64 = 2.0;
-    /// …or one direction holds more than this share of the *backbone* features' variance (what
-    /// a linear probe reads). Measured on the labelled real pages: random inits 0.12–0.39, the
-    /// generated-page demo's MoCo backbone 0.24; every 20-epoch MoCo v2 backbone on real pages
-    /// 0.51–0.79, none of them better than random init in a linear probe, the direction being
-    /// the page's amount of ink (correlation 0.82).
-    pub const BACKBONE_TOP_SHARE: f64 = 0.5;
 }
 
 /// The flags a run's numbers raise.
@@ -280,7 +274,6 @@ pub fn flags(
     stale_ratio: Option<f64>,
     spread: Option<f64>,
     effective_rank: Option<f64>,
-    backbone_top_share: Option<f64>,
 ) -> Flags {
     use thresholds::*;
     let mut f = Flags::default();
@@ -316,15 +309,6 @@ pub fn flags(
             f.collapse = true;
             f.reasons.push(format!(
                 "effective rank {r:.1}: the embeddings lie near a line (dimensional collapse)"
-            ));
-        }
-    }
-    if let Some(t) = backbone_top_share {
-        if t > BACKBONE_TOP_SHARE {
-            f.collapse = true;
-            f.reasons.push(format!(
-                "one direction holds {:.0}% of the backbone features' variance (random inits: 12–39%): a linear probe sees little else (on real pages it was the amount of ink)",
-                t * 100.0
             ));
         }
     }
@@ -430,35 +414,20 @@ mod tests {
             candidates: 100,
             ..Default::default()
         };
-        let f = flags(
-            Some(0.7),
-            Some(&frozen),
-            None,
-            Some(0.9),
-            Some(20.0),
-            Some(0.2),
-        );
+        let f = flags(Some(0.7), Some(&frozen), None, Some(0.9), Some(20.0));
         assert!(f.shortcut && !f.collapse, "{f:?}");
         assert_eq!(f.label(), "shortcut");
         assert!(f.reasons[0].contains("70%") && f.reasons[0].contains("10%"));
         // Training accuracy too low to say anything.
-        assert!(!flags(Some(0.04), Some(&frozen), None, None, None, None).shortcut);
+        assert!(!flags(Some(0.04), Some(&frozen), None, None, None).shortcut);
         let healthy = FrozenSimilarities {
             instance_acc: 0.6,
             ..frozen
         };
-        let f = flags(Some(0.7), Some(&healthy), Some(0.8), Some(0.1), None, None);
+        let f = flags(Some(0.7), Some(&healthy), Some(0.8), Some(0.1), None);
         assert_eq!(f.label(), "collapse");
-        assert_eq!(
-            flags(None, None, None, None, Some(1.2), None).label(),
-            "collapse"
-        );
-        assert!(flags(None, None, Some(0.05), None, None, None).shortcut);
-        // One direction dominating the backbone features.
-        let f = flags(None, None, None, Some(0.4), Some(6.0), Some(0.68));
-        assert_eq!(f.label(), "collapse");
-        assert!(f.reasons[0].contains("68%"), "{f:?}");
-        assert!(!flags(None, None, None, None, None, Some(0.3)).collapse);
+        assert_eq!(flags(None, None, None, None, Some(1.2)).label(), "collapse");
+        assert!(flags(None, None, Some(0.05), None, None).shortcut);
         let s = StepSimilarities {
             pos: 0.8,
             neg: 0.2,

@@ -47,8 +47,10 @@ pub struct Diagnosis {
     pub spread: f64,
     pub effective_rank: f64,
     pub dim: usize,
-    /// Share of the variance of the (normalised) key-encoder *backbone* features along their
-    /// first principal direction, and their effective rank: what a linear probe will read.
+    /// Share of the variance of the (normalised) key-encoder *backbone* features of whole
+    /// pages along their first principal direction, and their effective rank — reported, not
+    /// flagged: on real pages that direction is the amount of ink in every backbone, random
+    /// init included, and its share did not predict linear-probe accuracy (docs/doc-recipe.md).
     #[serde(default)]
     pub backbone_top_share: Option<f64>,
     #[serde(default)]
@@ -212,7 +214,6 @@ impl FrozenProbe {
             d.stale_ratio(),
             Some(spread_k),
             Some(rank_k),
-            backbone_top_share,
         );
         Ok(d)
     }
