@@ -10,7 +10,7 @@ use docmoco::train::{pretrain, PretrainConfig, PretrainOptions};
 /// Arguments of `docmoco pretrain`. Every override replaces one field of the preset/config.
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
-    /// Shipped preset: moco-v1, moco-v2, moco-v2-tiny, moco-v2-doc, moco-v3-vit, moco-v3-resnet.
+    /// Shipped preset: moco-v1, moco-v2, moco-v2-tiny, moco-v2-doc, moco-v3-vit, moco-v3-resnet, moco-v3-doc.
     #[arg(long, default_value = "moco-v2")]
     pub preset: String,
     /// A TOML configuration file (same layout as RUN_DIR/config.toml); replaces --preset.

@@ -35,6 +35,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         "moco-v3-resnet",
         include_str!("../../../../configs/moco-v3-resnet.toml"),
     ),
+    (
+        "moco-v3-doc",
+        include_str!("../../../../configs/moco-v3-doc.toml"),
+    ),
 ];
 
 /// Backbone choice.
