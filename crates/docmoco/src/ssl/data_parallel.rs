@@ -209,16 +209,10 @@ impl DataParallel {
         self.replicas = queries.into_iter().map(Some).zip(keys).collect();
 
         // All-reduce: the shard losses were divided by N, so the sum is the global mean's.
-        let mut sums: HashMap<String, Tensor<1>> = HashMap::new();
-        for r in &results {
-            for (path, g) in &r.grads {
-                let g = g.clone();
-                sums.entry(path.clone())
-                    .and_modify(|s| *s = s.clone() + g.clone())
-                    .or_insert(g);
-            }
-        }
-        let grads = gradients_for(&moco.encoder_q, sums);
+        let grads = gradients_for(
+            &moco.encoder_q,
+            sum_by_path(results.iter().map(|r| &r.grads)),
+        );
         let running: Vec<_> = results.iter().map(|r| r.running.clone()).collect();
         moco.encoder_q = average_running_stats(moco.encoder_q.clone(), &running);
 
@@ -297,20 +291,28 @@ fn running_stats(encoder: &Encoder) -> Vec<(String, Tensor<1>)> {
 
 /// `encoder` with each BatchNorm running statistic replaced by the mean of the replicas'.
 fn average_running_stats(encoder: Encoder, replicas: &[Vec<(String, Tensor<1>)>]) -> Encoder {
-    let mut sums: HashMap<&str, Tensor<1>> = HashMap::new();
-    for r in replicas {
-        for (path, t) in r {
-            let t = t.clone();
-            sums.entry(path.as_str())
-                .and_modify(|s| *s = s.clone() + t.clone())
-                .or_insert(t);
-        }
-    }
+    let sums = sum_by_path(replicas.iter());
     let count = replicas.len() as f64;
     map_named(encoder, None, |p| {
         sums.get(p.path)
             .map(|s| s.clone().div_scalar(count).to_device(&p.value.device()))
     })
+}
+
+/// The element-wise sum, per path, of the replicas' tensors.
+fn sum_by_path<'a>(
+    replicas: impl Iterator<Item = &'a Vec<(String, Tensor<1>)>>,
+) -> HashMap<String, Tensor<1>> {
+    let mut sums: HashMap<String, Tensor<1>> = HashMap::new();
+    for (path, t) in replicas.flatten() {
+        match sums.get_mut(path) {
+            Some(s) => *s = s.clone() + t.clone(),
+            None => {
+                sums.insert(path.clone(), t.clone());
+            }
+        }
+    }
+    sums
 }
 
 /// Registers the gradient summed at each parameter's path under `module`'s own `ParamId`s, in
