@@ -9,6 +9,7 @@
 
 pub mod bench;
 pub mod device;
+pub mod kernels;
 pub mod model;
 pub mod optim;
 pub mod ssl;

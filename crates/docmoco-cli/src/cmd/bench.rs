@@ -55,6 +55,9 @@ pub struct DetectBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Run convolutions with burn's own kernels instead of docmoco's CPU kernels (to compare).
+    #[arg(long)]
+    pub burn_conv: bool,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -101,6 +104,9 @@ pub struct PretrainBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Run convolutions with burn's own kernels instead of docmoco's CPU kernels (to compare).
+    #[arg(long)]
+    pub burn_conv: bool,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -130,6 +136,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
 }
 
 fn detect(b: DetectBench) -> Result<()> {
+    if b.burn_conv {
+        docmoco::kernels::conv2d::use_burn_kernels(true);
+    }
     let mut model = tiny_backbone();
     model.width_mult = b.width_mult;
     let mut cfg = DetectConfig::dbnet("random", model);
@@ -149,6 +158,9 @@ fn detect(b: DetectBench) -> Result<()> {
 }
 
 fn pretrain(b: PretrainBench) -> Result<()> {
+    if b.burn_conv {
+        docmoco::kernels::conv2d::use_burn_kernels(true);
+    }
     let mut cfg = PretrainConfig::preset("moco-v2")?;
     cfg.model.arch = ResNetArch::parse(&b.arch)
         .ok_or_else(|| anyhow::anyhow!("invalid value for `--arch`: `{}`", b.arch))?;

@@ -23,6 +23,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::conv2d;
 use crate::model::{ResNet, SplitBatchNorm, SplitBatchNormConfig};
 
 /// Configuration of the neck and heads (the backbone is built by `tasks::init`).
@@ -169,7 +170,7 @@ impl MapHead {
     /// # Shapes
     /// - input `[N, inner, H/4, W/4]` → output `[N, 1, H, W]`, in (0, 1)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv.forward(x)));
+        let x = relu(self.bn1.forward(conv2d::forward(&self.conv, x)));
         let x = relu(self.bn2.forward(self.deconv1.forward(x)));
         sigmoid(self.deconv2.forward(x))
     }
@@ -182,17 +183,17 @@ impl DbHead {
     /// - inputs C2..C5 at strides 4, 8, 16, 32 → output `[N, inner, H/4, W/4]`
     pub fn fuse(&self, stages: [Tensor<4>; 4]) -> Tensor<4> {
         let [c2, c3, c4, c5] = stages;
-        let in5 = self.in5.forward(c5);
-        let in4 = self.in4.forward(c4);
-        let in3 = self.in3.forward(c3);
-        let in2 = self.in2.forward(c2);
+        let in5 = conv2d::forward(&self.in5, c5);
+        let in4 = conv2d::forward(&self.in4, c4);
+        let in3 = conv2d::forward(&self.in3, c3);
+        let in2 = conv2d::forward(&self.in2, c2);
         let out4 = upsample_to(in5.clone(), &in4) + in4;
         let out3 = upsample_to(out4.clone(), &in3) + in3;
         let out2 = upsample_to(out3.clone(), &in2) + in2;
-        let p5 = upsample(self.out5.forward(in5), 8);
-        let p4 = upsample(self.out4.forward(out4), 4);
-        let p3 = upsample(self.out3.forward(out3), 2);
-        let p2 = self.out2.forward(out2);
+        let p5 = upsample(conv2d::forward(&self.out5, in5), 8);
+        let p4 = upsample(conv2d::forward(&self.out4, out4), 4);
+        let p3 = upsample(conv2d::forward(&self.out3, out3), 2);
+        let p2 = conv2d::forward(&self.out2, out2);
         Tensor::cat(vec![p5, p4, p3, p2], 1)
     }
 

@@ -1,0 +1,597 @@
+//! 2-D convolution on the CPU as im2col + one matrix product, forward and both gradients.
+//!
+//! This is the layout PyTorch's CPU convolution uses (`cols = im2col(x)`, `y = W · cols`), and
+//! its point is the *weight* gradient: `dW = dY · colsᵀ` is one large, well-shaped matrix
+//! product whose reduction runs over every output position of the batch. burn's generic
+//! backward instead runs the weight gradient as a convolution of the input by the output
+//! gradient, which on the CPU becomes one thin product per input channel (nine rows for a 3×3
+//! kernel) and was 5x slower than PyTorch's (docs/performance.md).
+//!
+//! Layouts: `x` is NCHW, `w` is `[C_out, C_in, kh, kw]`, `y` is NCHW; `cols` is
+//! `[C_in·kh·kw, columns]`, row-major, one column per output position of a [`Chunk`] of the
+//! output (image-major), so that the buffers stay bounded and are reused between calls.
+//! Everything is `f32`, contiguous, groups = 1.
+
+use std::ops::Range;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Shapes and options of one convolution, with its output size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub batch: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl ConvGeometry {
+    /// `None` when the kernel (dilated) does not fit in the padded input.
+    pub fn new(
+        x: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+    ) -> Option<Self> {
+        let [batch, c_in, h, w] = x;
+        let [c_out, wc_in, kh, kw] = weight;
+        let out = |size: usize, k: usize, s: usize, p: usize, d: usize| {
+            let span = d * (k - 1) + 1;
+            (size + 2 * p >= span && s > 0).then(|| (size + 2 * p - span) / s + 1)
+        };
+        if wc_in != c_in || kh == 0 || kw == 0 {
+            return None;
+        }
+        Some(Self {
+            batch,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            stride,
+            padding,
+            dilation,
+            h_out: out(h, kh, stride[0], padding[0], dilation[0])?,
+            w_out: out(w, kw, stride[1], padding[1], dilation[1])?,
+        })
+    }
+
+    /// Rows of `cols`: one per (input channel, kernel row, kernel column).
+    pub fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+
+    /// Output positions of one image.
+    pub fn positions(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    pub fn x_len(&self) -> usize {
+        self.batch * self.c_in * self.h * self.w
+    }
+
+    pub fn y_len(&self) -> usize {
+        self.batch * self.c_out * self.positions()
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.c_out * self.k()
+    }
+
+    /// The output positions `o` (along one axis) whose input index `o·stride + offset` falls in
+    /// `0..size`, as a range: everything outside it reads the zero padding.
+    fn valid(out: usize, size: usize, stride: usize, offset: isize) -> std::ops::Range<usize> {
+        let (s, size) = (stride as isize, size as isize);
+        let lo = if offset >= 0 {
+            0
+        } else {
+            (-offset + s - 1) / s
+        };
+        let hi = if offset >= size {
+            0
+        } else {
+            (size - 1 - offset) / s + 1
+        };
+        (lo.max(0) as usize).min(out)..(hi.max(0) as usize).min(out).max(lo.max(0) as usize)
+    }
+
+    /// Input offsets of kernel tap `(i, j)`: input row = `oh·sh + off_h`, column likewise.
+    fn offsets(&self, i: usize, j: usize) -> (isize, isize) {
+        (
+            (i * self.dilation[0]) as isize - self.padding[0] as isize,
+            (j * self.dilation[1]) as isize - self.padding[1] as isize,
+        )
+    }
+}
+
+/// A piece of the convolution's output: some images, and within them some output rows (all of
+/// them unless one image alone is too large for a chunk). Its im2col matrix has
+/// `images.len() · rows.len() · W_out` columns, image-major.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub images: Range<usize>,
+    pub rows: Range<usize>,
+}
+
+impl Chunk {
+    /// Output positions of one image in this chunk.
+    fn span(&self, g: &ConvGeometry) -> usize {
+        self.rows.len() * g.w_out
+    }
+
+    fn columns(&self, g: &ConvGeometry) -> usize {
+        self.images.len() * self.span(g)
+    }
+}
+
+/// `cols = im2col(x)` for the chunk's columns. Rows are filled in parallel; padding reads as
+/// zero.
+pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
+    assert_eq!(x.len(), g.x_len());
+    let columns = chunk.columns(g);
+    assert_eq!(cols.len(), g.k() * columns);
+    let (span, plane) = (chunk.span(g), g.h * g.w);
+    cols.par_chunks_mut(columns)
+        .enumerate()
+        .for_each(|(row, out)| {
+            let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+            let (off_h, off_w) = g.offsets(i, j);
+            let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
+            let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+            for (local, n) in chunk.images.clone().enumerate() {
+                let src = &x[(n * g.c_in + c) * plane..][..plane];
+                let dst = &mut out[local * span..][..span];
+                for (r, oh) in chunk.rows.clone().enumerate() {
+                    let line = &mut dst[r * g.w_out..][..g.w_out];
+                    if !rows_ok.contains(&oh) {
+                        line.fill(0.0);
+                        continue;
+                    }
+                    let ih = (oh * g.stride[0]) as isize + off_h;
+                    let src_line = &src[ih as usize * g.w..][..g.w];
+                    line[..cols_ok.start].fill(0.0);
+                    line[cols_ok.end..].fill(0.0);
+                    if g.stride[1] == 1 {
+                        let start = (cols_ok.start as isize + off_w) as usize;
+                        line[cols_ok.clone()].copy_from_slice(&src_line[start..][..cols_ok.len()]);
+                    } else {
+                        for ow in cols_ok.clone() {
+                            line[ow] = src_line[((ow * g.stride[1]) as isize + off_w) as usize];
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// `dx += col2im(dcols)` for the chunk: every column's values added back to the input pixels
+/// it was read from. Each (image, channel) plane is summed by one task, so no two tasks write
+/// the same pixel; chunks of one image's rows overlap at their borders, hence `+=`.
+pub fn col2im(dcols: &[f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
+    assert_eq!(dx.len(), g.x_len());
+    let columns = chunk.columns(g);
+    assert_eq!(dcols.len(), g.k() * columns);
+    let (span, plane) = (chunk.span(g), g.h * g.w);
+    let planes = &mut dx[chunk.images.start * g.c_in * plane..chunk.images.end * g.c_in * plane];
+    planes
+        .par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(nc, dst)| {
+            let (local, c) = (nc / g.c_in, nc % g.c_in);
+            for i in 0..g.kh {
+                for j in 0..g.kw {
+                    let row = (c * g.kh + i) * g.kw + j;
+                    let src = &dcols[row * columns + local * span..][..span];
+                    let (off_h, off_w) = g.offsets(i, j);
+                    let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
+                    let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+                    for (r, oh) in chunk.rows.clone().enumerate() {
+                        if !rows_ok.contains(&oh) {
+                            continue;
+                        }
+                        let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+                        let line = &mut dst[ih * g.w..][..g.w];
+                        let src_line = &src[r * g.w_out..][..g.w_out];
+                        for ow in cols_ok.clone() {
+                            line[((ow * g.stride[1]) as isize + off_w) as usize] += src_line[ow];
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`+=` when `accumulate`), each operand given by its
+/// (column stride, row stride).
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    dst_strides: (isize, isize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (isize, isize),
+    rhs: &[f32],
+    rhs_strides: (isize, isize),
+) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    let parallelism = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: every caller passes dense buffers whose lengths (asserted above) cover what the
+    // strides address, and `dst` is not aliased by `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_strides.0,
+            dst_strides.1,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_strides.0,
+            lhs_strides.1,
+            rhs.as_ptr(),
+            rhs_strides.0,
+            rhs_strides.1,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+/// The chunk of an NCHW output (or output gradient) → `[C_out, columns]`, one matrix row per
+/// output channel.
+fn gather_channels(src: &[f32], g: &ConvGeometry, chunk: &Chunk, dst: &mut [f32]) {
+    let (p, span, columns) = (g.positions(), chunk.span(g), chunk.columns(g));
+    let first = chunk.rows.start * g.w_out;
+    dst.par_chunks_mut(columns)
+        .enumerate()
+        .for_each(|(co, row)| {
+            for (local, n) in chunk.images.clone().enumerate() {
+                row[local * span..][..span]
+                    .copy_from_slice(&src[(n * g.c_out + co) * p + first..][..span]);
+            }
+        });
+}
+
+/// `[C_out, columns]` → the chunk's place in the NCHW output.
+fn scatter_channels(src: &[f32], g: &ConvGeometry, chunk: &Chunk, dst: &mut [f32]) {
+    let (p, span, columns) = (g.positions(), chunk.span(g), chunk.columns(g));
+    let first = chunk.rows.start * g.w_out;
+    let images = &mut dst[chunk.images.start * g.c_out * p..chunk.images.end * g.c_out * p];
+    images
+        .par_chunks_mut(g.c_out * p)
+        .enumerate()
+        .for_each(|(local, image)| {
+            for co in 0..g.c_out {
+                image[co * p + first..][..span]
+                    .copy_from_slice(&src[co * columns + local * span..][..span]);
+            }
+        });
+}
+
+/// im2col columns per chunk: 16 MB, so the scratch buffers stay small enough to be kept between
+/// calls (fresh 50 MB buffers cost more in page faults than the copy itself).
+const CHUNK_FLOATS: usize = 1 << 22;
+
+/// The convolution cut into chunks of at most `limit` im2col values (at least one output row):
+/// whole images while one fits, else bands of one image's output rows.
+fn chunks(g: &ConvGeometry, limit: usize) -> Vec<Chunk> {
+    let per_image = g.k() * g.positions();
+    if per_image <= limit {
+        let per = (limit / per_image.max(1)).clamp(1, g.batch.max(1));
+        return (0..g.batch)
+            .step_by(per)
+            .map(|n| Chunk {
+                images: n..(n + per).min(g.batch),
+                rows: 0..g.h_out,
+            })
+            .collect();
+    }
+    let per = (limit / (g.k() * g.w_out).max(1)).max(1);
+    (0..g.batch)
+        .flat_map(|n| {
+            (0..g.h_out).step_by(per).map(move |oh| Chunk {
+                images: n..n + 1,
+                rows: oh..(oh + per).min(g.h_out),
+            })
+        })
+        .collect()
+}
+
+thread_local! {
+    /// Reused im2col columns and channel-first rows of the calling thread.
+    static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
+}
+
+/// Runs `f(cols, rows)` with the thread's scratch buffers, grown to the largest chunk's
+/// im2col matrix and output rows.
+fn with_scratch<R>(
+    g: &ConvGeometry,
+    chunks: &[Chunk],
+    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
+) -> R {
+    let columns = chunks.iter().map(|c| c.columns(g)).max().unwrap_or(0);
+    let (cols, rows) = (g.k() * columns, g.c_out * columns);
+    SCRATCH.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let (c, r) = &mut *guard;
+        if c.len() < cols {
+            c.resize(cols, 0.0);
+        }
+        if r.len() < rows {
+            r.resize(rows, 0.0);
+        }
+        f(&mut c[..cols], &mut r[..rows])
+    })
+}
+
+/// `y = conv(x, w)` (no bias), NCHW.
+pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    forward_in_chunks(x, w, g, CHUNK_FLOATS)
+}
+
+fn forward_in_chunks(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Vec<f32> {
+    assert_eq!(x.len(), g.x_len());
+    assert_eq!(w.len(), g.weight_len());
+    let mut y = vec![0.0; g.y_len()];
+    let chunks = chunks(g, limit);
+    with_scratch(g, &chunks, |cols, rows| {
+        for chunk in &chunks {
+            let columns = chunk.columns(g);
+            let (cols, rows) = (&mut cols[..g.k() * columns], &mut rows[..g.c_out * columns]);
+            im2col(x, g, chunk, cols);
+            let stride = columns as isize;
+            matmul(
+                (g.c_out, columns, g.k()),
+                rows,
+                (1, stride),
+                false,
+                w,
+                (1, g.k() as isize),
+                cols,
+                (1, stride),
+            );
+            scatter_channels(rows, g, chunk, &mut y);
+        }
+    });
+    y
+}
+
+/// Gradients of a convolution for the output gradient `dy`: `(dx, dw)`, each computed only when
+/// asked for. `dw = dY · im2col(x)ᵀ` accumulates over the chunks; `dx = col2im(Wᵀ · dY)`.
+pub fn backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &ConvGeometry,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    backward_in_chunks(x, w, dy, g, [want_dx, want_dw], CHUNK_FLOATS)
+}
+
+fn backward_in_chunks(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &ConvGeometry,
+    [want_dx, want_dw]: [bool; 2],
+    limit: usize,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.x_len());
+    assert_eq!(w.len(), g.weight_len());
+    assert_eq!(dy.len(), g.y_len());
+    let mut dx = want_dx.then(|| vec![0.0; g.x_len()]);
+    let mut dw = want_dw.then(|| vec![0.0; g.weight_len()]);
+    let chunks = chunks(g, limit);
+    with_scratch(g, &chunks, |cols, rows| {
+        for (i, chunk) in chunks.iter().enumerate() {
+            let columns = chunk.columns(g);
+            let (cols, rows) = (&mut cols[..g.k() * columns], &mut rows[..g.c_out * columns]);
+            let (k, stride) = (g.k() as isize, columns as isize);
+            gather_channels(dy, g, chunk, rows);
+            if let Some(dw) = dw.as_mut() {
+                im2col(x, g, chunk, cols);
+                matmul(
+                    (g.c_out, g.k(), columns),
+                    dw,
+                    (1, k),
+                    i > 0,
+                    rows,
+                    (1, stride),
+                    cols,
+                    (stride, 1),
+                );
+            }
+            if let Some(dx) = dx.as_mut() {
+                matmul(
+                    (g.k(), columns, g.c_out),
+                    cols,
+                    (1, stride),
+                    false,
+                    w,
+                    (k, 1),
+                    rows,
+                    (1, stride),
+                );
+                col2im(cols, g, chunk, dx);
+            }
+        }
+    });
+    (dx, dw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// The definition, one multiply-add at a time: y[n,o,a,b] = Σ w[o,c,i,j]·x[n,c,a·s+i·d−p, …].
+    fn direct(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+        let mut y = vec![0.0f64; g.y_len()];
+        for n in 0..g.batch {
+            for o in 0..g.c_out {
+                for a in 0..g.h_out {
+                    for b in 0..g.w_out {
+                        let mut s = 0.0f64;
+                        for c in 0..g.c_in {
+                            for i in 0..g.kh {
+                                for j in 0..g.kw {
+                                    let ih = (a * g.stride[0] + i * g.dilation[0]) as isize
+                                        - g.padding[0] as isize;
+                                    let iw = (b * g.stride[1] + j * g.dilation[1]) as isize
+                                        - g.padding[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= g.h as isize || iw >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x[((n * g.c_in + c) * g.h + ih as usize) * g.w
+                                        + iw as usize];
+                                    let wv = w[((o * g.c_in + c) * g.kh + i) * g.kw + j];
+                                    s += (xv * wv) as f64;
+                                }
+                            }
+                        }
+                        y[((n * g.c_out + o) * g.h_out + a) * g.w_out + b] = s;
+                    }
+                }
+            }
+        }
+        y.into_iter().map(|v| v as f32).collect()
+    }
+
+    fn geometries() -> Vec<ConvGeometry> {
+        let g = |x, w, s, p, d| ConvGeometry::new(x, w, s, p, d).unwrap();
+        vec![
+            g([2, 3, 9, 7], [4, 3, 3, 3], [1, 1], [1, 1], [1, 1]),
+            g([2, 3, 11, 10], [5, 3, 7, 7], [2, 2], [3, 3], [1, 1]),
+            g([3, 4, 8, 8], [6, 4, 1, 1], [2, 2], [0, 0], [1, 1]),
+            g([1, 2, 9, 9], [3, 2, 3, 2], [2, 1], [0, 2], [2, 1]),
+            g([2, 2, 4, 4], [3, 2, 3, 3], [3, 3], [1, 1], [1, 1]),
+        ]
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: length");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                "{what}[{i}]: {x} vs {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_tile_the_output_within_the_limit() {
+        let g = ConvGeometry::new([3, 2, 9, 9], [4, 2, 3, 3], [1, 1], [1, 1], [1, 1]).unwrap();
+        let per_image = g.k() * g.positions();
+        let whole: Vec<_> = chunks(&g, 2 * per_image)
+            .iter()
+            .map(|c| c.images.clone())
+            .collect();
+        assert_eq!(whole, vec![0..2, 2..3]);
+        let bands = chunks(&g, 4 * g.k() * g.w_out);
+        assert_eq!(bands.len(), 3 * 3); // 9 rows in bands of 4, 4, 1, for each image
+        assert_eq!(
+            bands[2],
+            Chunk {
+                images: 0..1,
+                rows: 8..9
+            }
+        );
+        assert!(bands
+            .iter()
+            .all(|c| c.columns(&g) * g.k() <= 4 * g.k() * g.w_out));
+    }
+
+    #[test]
+    fn output_size_follows_the_convolution_formula() {
+        let g = ConvGeometry::new([1, 1, 112, 112], [1, 1, 7, 7], [2, 2], [3, 3], [1, 1]);
+        assert_eq!(g.map(|g| (g.h_out, g.w_out)), Some((56, 56)));
+        let g = ConvGeometry::new([1, 1, 7, 7], [1, 1, 3, 3], [2, 2], [1, 1], [1, 1]);
+        assert_eq!(g.map(|g| (g.h_out, g.w_out)), Some((4, 4)));
+        assert!(ConvGeometry::new([1, 1, 2, 2], [1, 1, 5, 5], [1, 1], [0, 0], [1, 1]).is_none());
+        assert!(ConvGeometry::new([1, 2, 8, 8], [1, 3, 3, 3], [1, 1], [1, 1], [1, 1]).is_none());
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for (s, g) in geometries().iter().enumerate() {
+            let x = random(g.x_len(), s as u64);
+            let w = random(g.weight_len(), 100 + s as u64);
+            let y = direct(&x, &w, g);
+            assert_close(&forward(&x, &w, g), &y, &format!("y {g:?}"));
+            // One image per chunk: the chunks must tile the batch.
+            assert_close(
+                &forward_in_chunks(&x, &w, g, 1),
+                &y,
+                &format!("y, chunked {g:?}"),
+            );
+        }
+    }
+
+    /// Gradients of L = Σ y·r for a fixed random r are exact adjoints: ⟨dx, e⟩ = ⟨r, conv(e, w)⟩.
+    /// Checked entry by entry against the definition applied to unit inputs.
+    #[test]
+    fn gradients_are_the_adjoints_of_the_forward() {
+        for (s, g) in geometries().iter().enumerate() {
+            let x = random(g.x_len(), s as u64);
+            let w = random(g.weight_len(), 100 + s as u64);
+            let r = random(g.y_len(), 200 + s as u64);
+            let (dx, dw) = backward(&x, &w, &r, g, true, true);
+            let (dx, dw) = (dx.unwrap(), dw.unwrap());
+            // Chunks of one output row, and of one whole image: dw accumulates over the
+            // chunks, dx sums the overlapping bands.
+            for limit in [1, g.k() * g.positions()] {
+                let (dx1, dw1) = backward_in_chunks(&x, &w, &r, g, [true, true], limit);
+                assert_close(&dx1.unwrap(), &dx, &format!("dx, chunks of {limit} {g:?}"));
+                assert_close(&dw1.unwrap(), &dw, &format!("dw, chunks of {limit} {g:?}"));
+            }
+            let (only_dx, none) = backward(&x, &w, &r, g, true, false);
+            assert!(none.is_none() && only_dx.is_some());
+            let dot = |y: Vec<f32>| y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum::<f64>();
+            let dw_ref: Vec<f32> = (0..g.weight_len())
+                .map(|e| {
+                    let mut unit = vec![0.0; g.weight_len()];
+                    unit[e] = 1.0;
+                    dot(direct(&x, &unit, g)) as f32
+                })
+                .collect();
+            assert_close(&dw, &dw_ref, &format!("dw {g:?}"));
+            let dx_ref: Vec<f32> = (0..g.x_len())
+                .map(|e| {
+                    let mut unit = vec![0.0; g.x_len()];
+                    unit[e] = 1.0;
+                    dot(direct(&unit, &w, g)) as f32
+                })
+                .collect();
+            assert_close(&dx, &dx_ref, &format!("dx {g:?}"));
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Compute kernels docmoco supplies to burn through its backend-extension mechanism, where
+//! burn's own are the bottleneck (docs/performance.md).
+
+pub mod conv2d;
+pub mod conv_cpu;
