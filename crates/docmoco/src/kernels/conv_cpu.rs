@@ -153,6 +153,10 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
             for (local, n) in chunk.images.clone().enumerate() {
                 let src = &x[(n * g.c_in + c) * plane..][..plane];
                 let dst = &mut out[local * span..][..span];
+                if g.stride == [1, 1] && g.w_out == g.w {
+                    shifted_plane(src, g, chunk, (off_h, off_w), (&rows_ok, &cols_ok), dst);
+                    continue;
+                }
                 for (r, oh) in chunk.rows.clone().enumerate() {
                     let line = &mut dst[r * g.w_out..][..g.w_out];
                     if !rows_ok.contains(&oh) {
@@ -174,6 +178,49 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
                 }
             }
         });
+}
+
+/// im2col's fast path for a stride-1 convolution whose output rows are as wide as the input's
+/// (every "same" 3×3 convolution): the valid output rows of a kernel tap are the input plane
+/// shifted by `(off_h, off_w)`, so they are one contiguous copy; only the `|off_w|` columns that
+/// wrapped around the row ends, and rows that fall in the padding, are then zeroed. With feature
+/// maps of 3–24 pixels per row, one copy per line cost more in call overhead than in copying.
+fn shifted_plane(
+    src: &[f32],
+    g: &ConvGeometry,
+    chunk: &Chunk,
+    (off_h, off_w): (isize, isize),
+    (rows_ok, cols_ok): (&Range<usize>, &Range<usize>),
+    dst: &mut [f32],
+) {
+    let w = g.w;
+    let first = chunk.rows.start.max(rows_ok.start).min(chunk.rows.end);
+    let last = chunk.rows.end.min(rows_ok.end).max(first);
+    let local = |oh: usize| (oh - chunk.rows.start) * w;
+    dst[..local(first)].fill(0.0);
+    dst[local(last)..].fill(0.0);
+    if first == last {
+        return;
+    }
+    // Output element (oh, ow) reads input ((oh + off_h)·w + ow + off_w): one shift for the block.
+    let shift = off_h * w as isize + off_w;
+    let (mut start, end) = (local(first), local(last));
+    let mut from = (first * w) as isize + shift;
+    if from < 0 {
+        // Only the first row's wrapped-around columns, zeroed below.
+        start += (-from) as usize;
+        from = 0;
+    }
+    let len = (end - start).min(src.len() - from as usize);
+    dst[start..start + len].copy_from_slice(&src[from as usize..][..len]);
+    for line in dst[local(first)..end].chunks_exact_mut(w) {
+        for v in &mut line[..cols_ok.start] {
+            *v = 0.0;
+        }
+        for v in &mut line[cols_ok.end..] {
+            *v = 0.0;
+        }
+    }
 }
 
 /// `dx += col2im(dcols)` for the chunk: every column's values added back to the input pixels
@@ -204,8 +251,18 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
                         let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
                         let line = &mut dst[ih * g.w..][..g.w];
                         let src_line = &src[r * g.w_out..][..g.w_out];
-                        for ow in cols_ok.clone() {
-                            line[((ow * g.stride[1]) as isize + off_w) as usize] += src_line[ow];
+                        if g.stride[1] == 1 {
+                            // Contiguous on both sides: a loop the compiler vectorises.
+                            let start = (cols_ok.start as isize + off_w) as usize;
+                            let line = &mut line[start..][..cols_ok.len()];
+                            for (d, s) in line.iter_mut().zip(&src_line[cols_ok.clone()]) {
+                                *d += *s;
+                            }
+                        } else {
+                            for ow in cols_ok.clone() {
+                                line[((ow * g.stride[1]) as isize + off_w) as usize] +=
+                                    src_line[ow];
+                            }
                         }
                     }
                 }
@@ -494,6 +551,9 @@ mod tests {
             g([3, 4, 8, 8], [6, 4, 1, 1], [2, 2], [0, 0], [1, 1]),
             g([1, 2, 9, 9], [3, 2, 3, 2], [2, 1], [0, 2], [2, 1]),
             g([2, 2, 4, 4], [3, 2, 3, 3], [3, 3], [1, 1], [1, 1]),
+            // Stride-1 "same" convolutions (im2col's shifted-plane path), one dilated, one 1×1.
+            g([2, 3, 6, 5], [2, 3, 3, 3], [1, 1], [2, 2], [2, 2]),
+            g([2, 3, 5, 4], [2, 3, 1, 1], [1, 1], [0, 0], [1, 1]),
         ]
     }
 
