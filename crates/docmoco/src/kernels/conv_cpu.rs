@@ -391,7 +391,11 @@ fn with_scratch<R>(
     let columns = chunks.iter().map(|c| c.columns(g)).max().unwrap_or(0);
     let (cols, rows) = (g.k() * columns, g.c_out * columns);
     SCRATCH.with(|cell| {
-        let mut guard = cell.borrow_mut();
+        // Taken already: this thread is a rayon worker that picked up a second convolution
+        // while waiting inside the first. Rare; it gets buffers of its own.
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return f(&mut vec![0.0; cols], &mut vec![0.0; rows]);
+        };
         let (c, r) = &mut *guard;
         if c.len() < cols {
             c.resize(cols, 0.0);
@@ -588,6 +592,18 @@ mod tests {
         assert!(bands
             .iter()
             .all(|c| c.columns(&g) * g.k() <= 4 * g.k() * g.w_out));
+    }
+
+    /// A convolution started while this thread's buffers are in use (a rayon worker stealing a
+    /// second one) computes the same result with buffers of its own.
+    #[test]
+    fn nested_calls_do_not_share_the_buffers() {
+        let g = geometries()[0];
+        let x = random(g.x_len(), 1);
+        let w = random(g.weight_len(), 2);
+        let alone = forward(&x, &w, &g);
+        let nested = with_scratch(&g, &chunks(&g, CHUNK_FLOATS), |_, _| forward(&x, &w, &g));
+        assert_eq!(nested, alone);
     }
 
     #[test]
