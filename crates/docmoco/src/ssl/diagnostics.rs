@@ -62,6 +62,12 @@ pub struct FrozenSimilarities {
     pub pos: f64,
     /// Mean cosine to the other candidates.
     pub neg: f64,
+    /// Mean share of the other candidates that the own key outscores (the AUC of "own key vs
+    /// another page's"): 0.5 is chance, 1 means the own key always comes first. It says how
+    /// *clearly* positives stand above negatives where the top-1 accuracy among 1 + K
+    /// candidates sits at chance for healthy and failing runs alike.
+    #[serde(default)]
+    pub pos_rank: f64,
 }
 
 /// Frozen instance accuracy and mean similarities of `n` queries and their keys (row-major
@@ -84,6 +90,7 @@ pub fn frozen_similarities(
             .sum()
     };
     let (mut hits, mut pos, mut neg, mut negs) = (0usize, 0.0, 0.0, 0usize);
+    let mut beaten = 0.0;
     for i in 0..n {
         let own = dot(i, i);
         pos += own;
@@ -93,6 +100,13 @@ pub fn frozen_similarities(
             neg += s;
             negs += 1;
             best_other = best_other.max(s);
+            beaten += if own > s {
+                1.0
+            } else if own == s {
+                0.5
+            } else {
+                0.0
+            };
         }
         hits += usize::from(own >= best_other);
     }
@@ -105,6 +119,11 @@ pub fn frozen_similarities(
             f64::NAN
         } else {
             neg / negs as f64
+        },
+        pos_rank: if negs == 0 {
+            f64::NAN
+        } else {
+            beaten / negs as f64
         },
     }
 }
@@ -337,12 +356,14 @@ mod tests {
         let q = normalised(n, dim, &mut rng);
         let same = frozen_similarities(&q, &q, n, dim, 16);
         assert_eq!(same.instance_acc, 1.0);
+        assert_eq!(same.pos_rank, 1.0);
         assert!((same.pos - 1.0).abs() < 1e-5);
         assert_eq!(same.candidates, 16);
         let k = normalised(n, dim, &mut rng);
         let random = frozen_similarities(&q, &k, n, dim, 16);
         // Chance is 1/16: a random pairing is rarely right.
         assert!(random.instance_acc < 0.25, "{random:?}");
+        assert!((random.pos_rank - 0.5).abs() < 0.1, "{random:?}");
         assert!(
             random.pos.abs() < 0.2 && random.neg.abs() < 0.1,
             "{random:?}"
