@@ -104,7 +104,8 @@ impl ConvGeometry {
         } else {
             (size - 1 - offset) / s + 1
         };
-        (lo.max(0) as usize).min(out)..(hi.max(0) as usize).min(out).max(lo.max(0) as usize)
+        let lo = lo.clamp(0, out as isize);
+        lo as usize..hi.clamp(lo, out as isize) as usize
     }
 
     /// Input offsets of kernel tap `(i, j)`: input row = `oh·sh + off_h`, column likewise.
@@ -159,7 +160,7 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
                 }
                 for (r, oh) in chunk.rows.clone().enumerate() {
                     let line = &mut dst[r * g.w_out..][..g.w_out];
-                    if !rows_ok.contains(&oh) {
+                    if !rows_ok.contains(&oh) || cols_ok.is_empty() {
                         line.fill(0.0);
                         continue;
                     }
@@ -200,6 +201,11 @@ fn shifted_plane(
     dst[..local(first)].fill(0.0);
     dst[local(last)..].fill(0.0);
     if first == last {
+        return;
+    }
+    if cols_ok.is_empty() {
+        // The tap only ever sees the padding (kernel wider than the input).
+        dst[local(first)..local(last)].fill(0.0);
         return;
     }
     // Output element (oh, ow) reads input ((oh + off_h)·w + ow + off_w): one shift for the block.
@@ -244,6 +250,9 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
                     let (off_h, off_w) = g.offsets(i, j);
                     let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
                     let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+                    if cols_ok.is_empty() {
+                        continue; // the tap only ever saw the padding
+                    }
                     for (r, oh) in chunk.rows.clone().enumerate() {
                         if !rows_ok.contains(&oh) {
                             continue;
@@ -558,6 +567,9 @@ mod tests {
             // Stride-1 "same" convolutions (im2col's shifted-plane path), one dilated, one 1×1.
             g([2, 3, 6, 5], [2, 3, 3, 3], [1, 1], [2, 2], [2, 2]),
             g([2, 3, 5, 4], [2, 3, 1, 1], [1, 1], [0, 0], [1, 1]),
+            // Padding wider than the input: some taps see no input at all.
+            g([1, 2, 2, 2], [2, 2, 7, 7], [1, 1], [3, 3], [1, 1]),
+            g([1, 1, 3, 2], [1, 1, 5, 5], [2, 2], [2, 2], [1, 1]),
         ]
     }
 
