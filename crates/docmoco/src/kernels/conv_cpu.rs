@@ -664,21 +664,19 @@ mod tests {
             let (only_dx, none) = backward(&x, &w, &r, g, true, false);
             assert!(none.is_none() && only_dx.is_some());
             let dot = |y: Vec<f32>| y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum::<f64>();
-            let dw_ref: Vec<f32> = (0..g.weight_len())
-                .map(|e| {
-                    let mut unit = vec![0.0; g.weight_len()];
-                    unit[e] = 1.0;
-                    dot(direct(&x, &unit, g)) as f32
-                })
-                .collect();
+            // Entry e of a gradient: ⟨r, conv(…)⟩ with the e-th unit vector in place of w or x.
+            let by_units = |len: usize, conv: &dyn Fn(&[f32]) -> Vec<f32>| -> Vec<f32> {
+                (0..len)
+                    .map(|e| {
+                        let mut unit = vec![0.0; len];
+                        unit[e] = 1.0;
+                        dot(conv(&unit)) as f32
+                    })
+                    .collect()
+            };
+            let dw_ref = by_units(g.weight_len(), &|unit| direct(&x, unit, g));
             assert_close(&dw, &dw_ref, &format!("dw {g:?}"));
-            let dx_ref: Vec<f32> = (0..g.x_len())
-                .map(|e| {
-                    let mut unit = vec![0.0; g.x_len()];
-                    unit[e] = 1.0;
-                    dot(direct(&unit, &w, g)) as f32
-                })
-                .collect();
+            let dx_ref = by_units(g.x_len(), &|unit| direct(unit, &w, g));
             assert_close(&dx, &dx_ref, &format!("dx {g:?}"));
         }
     }
