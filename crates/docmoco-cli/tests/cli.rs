@@ -254,6 +254,18 @@ fn bad_inputs_give_one_clear_message_and_no_panic() {
                 "pretrain",
                 "--preset",
                 "moco-v2-doc",
+                "--min-overlap",
+                "0",
+                "--out",
+                out,
+            ],
+            "augment.min_overlap",
+        ),
+        (
+            vec![
+                "pretrain",
+                "--preset",
+                "moco-v2-doc",
                 "--augment",
                 "photo",
                 "--out",

@@ -94,6 +94,10 @@ pub struct PretrainArgs {
     /// Ink-aware crops: redraw crops with less ink (non-paper pixels) than this fraction (e.g. 0.02).
     #[arg(long)]
     pub min_ink: Option<f64>,
+    /// Draw the key's crop next to the query's: they share at least this fraction of the
+    /// smaller crop's area (e.g. 0.3; default: independent crops, as in the reference).
+    #[arg(long)]
+    pub min_overlap: Option<f64>,
     /// Augmentation recipe: v1, v2, v3 or doc (v2 without hue/saturation, always grayscale).
     #[arg(long)]
     pub augment: Option<String>,
@@ -218,6 +222,9 @@ pub fn build_config(a: &PretrainArgs) -> Result<PretrainConfig> {
     }
     if a.min_ink.is_some() {
         c.augment.min_ink = a.min_ink;
+    }
+    if a.min_overlap.is_some() {
+        c.augment.min_overlap = a.min_overlap;
     }
     if let Some(p) = &a.augment {
         c.augment.preset = p.clone();

@@ -29,7 +29,7 @@ pub use normalize::Normalize;
 pub use pipeline::Pipeline;
 pub use presets::{AugmentConfig, GeometryConfig, OpConfig};
 pub use random_apply::{RandomApply, RandomOp};
-pub use random_resized_crop::RandomResizedCrop;
+pub use random_resized_crop::{overlap, Anchor, RandomResizedCrop};
 pub use resize::{ResizeCenterCrop, ResizeToSquare};
 pub use resized_crop::{resized_crop, resized_crop_chw};
 pub use solarize::Solarize;

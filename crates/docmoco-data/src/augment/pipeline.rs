@@ -13,10 +13,11 @@ use super::grayscale::RandomGrayscale;
 use super::normalize::Normalize;
 use super::presets::{AugmentConfig, GeometryConfig, OpConfig};
 use super::random_apply::RandomApply;
-use super::random_resized_crop::RandomResizedCrop;
+use super::random_resized_crop::{Anchor, RandomResizedCrop};
 use super::resize::{ResizeCenterCrop, ResizeToSquare};
 use super::solarize::Solarize;
 use super::ChwImage;
+use crate::resample::Rect;
 use crate::DataError;
 
 #[derive(Debug, Clone)]
@@ -207,10 +208,24 @@ impl Pipeline {
     /// Geometry and photometric ops, without normalisation (values in [0, 1]); for
     /// looking at augmented views with [`ChwImage::to_rgb8`].
     pub fn apply_unnormalized<R: Rng + ?Sized>(&self, page: &RgbImage, rng: &mut R) -> ChwImage {
-        let mut img = match &self.geometry {
-            Geometry::RandomResizedCrop(g) => g.apply(page, rng),
-            Geometry::ResizeToSquare(g) => g.apply(page),
-            Geometry::ResizeCenterCrop(g) => g.apply(page),
+        self.apply_unnormalized_near(page, None, rng).0
+    }
+
+    /// [`Self::apply_unnormalized`] with the random crop drawn next to `anchor` (when both
+    /// are there); also returns the random crop, if the geometry is one.
+    fn apply_unnormalized_near<R: Rng + ?Sized>(
+        &self,
+        page: &RgbImage,
+        anchor: Option<Anchor>,
+        rng: &mut R,
+    ) -> (ChwImage, Option<Rect>) {
+        let (mut img, crop) = match &self.geometry {
+            Geometry::RandomResizedCrop(g) => {
+                let (img, crop) = g.apply_near(page, anchor, rng);
+                (img, Some(crop))
+            }
+            Geometry::ResizeToSquare(g) => (g.apply(page), None),
+            Geometry::ResizeCenterCrop(g) => (g.apply(page), None),
         };
         for op in &self.ops {
             match op {
@@ -221,16 +236,31 @@ impl Pipeline {
                 Op::HorizontalFlip(o) => o.apply(&mut img, rng),
             }
         }
-        img
+        (img, crop)
+    }
+
+    /// Whether the geometry is a random crop (the only one a view can be drawn next to).
+    pub fn crops_randomly(&self) -> bool {
+        matches!(self.geometry, Geometry::RandomResizedCrop(_))
     }
 
     /// The full pipeline as a CHW image.
     pub fn apply_image<R: Rng + ?Sized>(&self, page: &RgbImage, rng: &mut R) -> ChwImage {
-        let mut img = self.apply_unnormalized(page, rng);
+        self.apply_image_near(page, None, rng).0
+    }
+
+    /// [`Self::apply_image`] with the random crop drawn next to `anchor`; also the crop.
+    fn apply_image_near<R: Rng + ?Sized>(
+        &self,
+        page: &RgbImage,
+        anchor: Option<Anchor>,
+        rng: &mut R,
+    ) -> (ChwImage, Option<Rect>) {
+        let (mut img, crop) = self.apply_unnormalized_near(page, anchor, rng);
         if let Some(n) = &self.normalize {
             n.apply(&mut img);
         }
-        img
+        (img, crop)
     }
 
     /// The full pipeline: `3 * size * size` floats, CHW.
@@ -240,9 +270,21 @@ impl Pipeline {
 
     /// Writes the view into `out` (length [`Self::output_len`]), e.g. a slot of a batch.
     pub fn apply_into<R: Rng + ?Sized>(&self, page: &RgbImage, rng: &mut R, out: &mut [f32]) {
-        let img = self.apply_image(page, rng);
+        self.apply_into_near(page, None, rng, out);
+    }
+
+    /// [`Self::apply_into`] with the random crop drawn next to `anchor`; returns the crop.
+    pub fn apply_into_near<R: Rng + ?Sized>(
+        &self,
+        page: &RgbImage,
+        anchor: Option<Anchor>,
+        rng: &mut R,
+        out: &mut [f32],
+    ) -> Option<Rect> {
+        let (img, crop) = self.apply_image_near(page, anchor, rng);
         let n = out.len().min(img.data.len());
         out[..n].copy_from_slice(&img.data[..n]);
+        crop
     }
 }
 

@@ -126,11 +126,86 @@ impl RandomResizedCrop {
         best.1
     }
 
+    /// A crop of `page` that shares at least `anchor.min_overlap` of its area with
+    /// `anchor.rect` (see [`overlap`]): the key's crop drawn next to the query's.
+    ///
+    /// Area and aspect ratio are drawn as in [`Self::get_params`]; the position is drawn
+    /// among those where the two crops intersect at all, and redrawn (up to [`INK_TRIES`]
+    /// times) until the overlap and `min_ink` hold, else the draw with the largest overlap
+    /// is kept. Why: two crops of 4-16% of a page at native resolution rarely share a line
+    /// of text, so a positive pair can only be matched by page style; sharing some lines
+    /// makes instance discrimination learnable from content.
+    pub fn crop_near<R: Rng + ?Sized>(&self, page: &RgbImage, anchor: Anchor, rng: &mut R) -> Rect {
+        let (h, w) = (page.height() as usize, page.width() as usize);
+        let a = anchor.rect;
+        let mut best: Option<(f64, Rect)> = None;
+        for _ in 0..INK_TRIES {
+            let size = self.get_params(h, w, rng);
+            let top = near(a.top, a.height, size.height, h, rng);
+            let left = near(a.left, a.width, size.width, w, rng);
+            let rect = Rect { top, left, ..size };
+            let shared = overlap(a, rect);
+            let inky = self.min_ink.is_none_or(|m| ink_fraction(page, rect) >= m);
+            if shared >= anchor.min_overlap && inky {
+                return rect;
+            }
+            if best.is_none_or(|(s, _)| shared > s) {
+                best = Some((shared, rect));
+            }
+        }
+        best.map_or(a, |(_, rect)| rect)
+    }
+
+    /// Draws a crop of `page` (next to `anchor` when given) and resizes it to
+    /// `size x size` in one pass; returns the view and the crop.
+    pub fn apply_near<R: Rng + ?Sized>(
+        &self,
+        page: &RgbImage,
+        anchor: Option<Anchor>,
+        rng: &mut R,
+    ) -> (ChwImage, Rect) {
+        let crop = match anchor {
+            Some(anchor) => self.crop_near(page, anchor, rng),
+            None => self.crop_of(page, rng),
+        };
+        (resized_crop(page, crop, self.size, self.size), crop)
+    }
+
     /// Draws a crop of `page` and resizes it to `size x size` in one pass.
     pub fn apply<R: Rng + ?Sized>(&self, page: &RgbImage, rng: &mut R) -> ChwImage {
-        let crop = self.crop_of(page, rng);
-        resized_crop(page, crop, self.size, self.size)
+        self.apply_near(page, None, rng).0
     }
+}
+
+/// A crop that the next crop must overlap (the query's, for the key).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anchor {
+    pub rect: Rect,
+    /// Least share of the smaller crop's area inside the other crop, in (0, 1].
+    pub min_overlap: f64,
+}
+
+/// Intersection area over the smaller rectangle's area: 1 when one contains the other.
+pub fn overlap(a: Rect, b: Rect) -> f64 {
+    let span = |a0: usize, al: usize, b0: usize, bl: usize| {
+        (a0 + al).min(b0 + bl).saturating_sub(a0.max(b0))
+    };
+    let inter = span(a.top, a.height, b.top, b.height) * span(a.left, a.width, b.left, b.width);
+    let smaller = (a.height * a.width).min(b.height * b.width).max(1);
+    inter as f64 / smaller as f64
+}
+
+/// A start for a segment of `len` within `0..extent` that intersects `start..start + anchor_len`.
+fn near<R: Rng + ?Sized>(
+    start: usize,
+    anchor_len: usize,
+    len: usize,
+    extent: usize,
+    rng: &mut R,
+) -> usize {
+    let lo = (start + 1).saturating_sub(len);
+    let hi = (start + anchor_len).saturating_sub(1).min(extent - len);
+    rng.gen_range(lo.min(hi)..=hi)
 }
 
 /// Uniform in [lo, hi], tolerating `lo == hi`.
@@ -243,5 +318,73 @@ mod tests {
         // Small crops of this page are mostly blank; ink-aware ones rarely (10 tries each).
         assert!(b_plain > 200, "{b_plain}");
         assert!(b_aware < b_plain / 4, "{b_aware} vs {b_plain}");
+    }
+
+    #[test]
+    fn overlap_is_shared_area_over_the_smaller_crop() {
+        let r = |top, left, height, width| Rect {
+            top,
+            left,
+            height,
+            width,
+        };
+        assert_eq!(overlap(r(0, 0, 10, 10), r(0, 0, 10, 10)), 1.0);
+        assert_eq!(overlap(r(0, 0, 10, 10), r(2, 2, 4, 4)), 1.0);
+        assert_eq!(overlap(r(0, 0, 10, 10), r(5, 0, 10, 10)), 0.5);
+        assert_eq!(overlap(r(0, 0, 10, 10), r(5, 5, 10, 20)), 0.25);
+        assert_eq!(overlap(r(0, 0, 10, 10), r(10, 0, 10, 10)), 0.0);
+        assert_eq!(overlap(r(0, 0, 10, 10), r(30, 40, 5, 5)), 0.0);
+    }
+
+    #[test]
+    fn crops_near_an_anchor_share_its_area_and_keep_their_scale() {
+        let page = RgbImage::from_pixel(360, 512, image::Rgb([0, 0, 0]));
+        let mut rrc = RandomResizedCrop::new(24);
+        rrc.scale = (0.04, 0.16);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (mut free, mut anchored) = (0usize, 0usize);
+        for _ in 0..300 {
+            let q = rrc.crop_of(&page, &mut rng);
+            let anchor = Anchor {
+                rect: q,
+                min_overlap: 0.5,
+            };
+            let k = rrc.crop_near(&page, anchor, &mut rng);
+            assert!(k.top + k.height <= 512 && k.left + k.width <= 360, "{k:?}");
+            let a = (k.height * k.width) as f64 / (360.0 * 512.0);
+            assert!((0.035..=0.17).contains(&a), "area {a}");
+            anchored += usize::from(overlap(q, k) >= 0.5);
+            free += usize::from(overlap(q, rrc.crop_of(&page, &mut rng)) >= 0.5);
+        }
+        // About 15% of independent crops of 4-16% share half their area; anchored ones (10
+        // tries) nearly always do.
+        assert!(free < 80, "{free}");
+        assert!(anchored > 285, "{anchored}");
+    }
+
+    #[test]
+    fn crops_near_an_anchor_at_a_page_corner_stay_inside() {
+        let page = RgbImage::from_pixel(40, 30, image::Rgb([0, 0, 0]));
+        let rrc = RandomResizedCrop::new(8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for rect in [
+            Rect::full(30, 40),
+            Rect {
+                top: 29,
+                left: 39,
+                height: 1,
+                width: 1,
+            },
+        ] {
+            for _ in 0..100 {
+                let anchor = Anchor {
+                    rect,
+                    min_overlap: 1.0,
+                };
+                let k = rrc.crop_near(&page, anchor, &mut rng);
+                assert!(k.top + k.height <= 30 && k.left + k.width <= 40, "{k:?}");
+                assert!(overlap(rect, k) > 0.0);
+            }
+        }
     }
 }

@@ -3,13 +3,16 @@
 //! `TwoCropsTransform` in the reference applies one transform twice; MoCo v3 (after BYOL)
 //! uses two different pipelines, so both are stored. Each view draws from its own stream
 //! ([`crate::rng::view_rng`] with view 0 or 1): the views are independent, and a view does
-//! not change when the other pipeline's config changes.
+//! not change when the other pipeline's config changes — unless `min_overlap` asks for the
+//! key's crop to be drawn next to the query's (a document lever: see
+//! [`super::RandomResizedCrop::crop_near`]).
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::pipeline::Pipeline;
 use super::presets::AugmentConfig;
+use super::random_resized_crop::Anchor;
 use crate::rng::view_rng;
 use crate::DataError;
 
@@ -19,6 +22,10 @@ use crate::DataError;
 pub struct TwoViewsConfig {
     pub query: AugmentConfig,
     pub key: AugmentConfig,
+    /// The key's crop shares at least this fraction of the smaller crop's area with the
+    /// query's crop; `None`: independent crops, as in the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_overlap: Option<f64>,
 }
 
 impl TwoViewsConfig {
@@ -27,6 +34,7 @@ impl TwoViewsConfig {
         TwoViewsConfig {
             query: config.clone(),
             key: config,
+            min_overlap: None,
         }
     }
 
@@ -46,6 +54,7 @@ impl TwoViewsConfig {
         TwoViewsConfig {
             query: AugmentConfig::moco_v3_view1(size),
             key: AugmentConfig::moco_v3_view2(size),
+            min_overlap: None,
         }
     }
 }
@@ -55,6 +64,8 @@ impl TwoViewsConfig {
 pub struct TwoViews {
     pub query: Pipeline,
     pub key: Pipeline,
+    /// See [`TwoViewsConfig::min_overlap`].
+    pub min_overlap: Option<f64>,
 }
 
 impl TwoViews {
@@ -63,6 +74,7 @@ impl TwoViews {
         TwoViews {
             query: pipeline.clone(),
             key: pipeline,
+            min_overlap: None,
         }
     }
 
@@ -78,15 +90,38 @@ impl TwoViews {
                 ),
             });
         }
-        Ok(TwoViews { query, key })
+        Ok(TwoViews {
+            query,
+            key,
+            min_overlap: None,
+        })
     }
 
     /// Validates and builds both pipelines.
     pub fn from_config(config: &TwoViewsConfig) -> Result<Self, DataError> {
-        Self::asymmetric(
+        let mut views = Self::asymmetric(
             Pipeline::from_config(&config.query)?,
             Pipeline::from_config(&config.key)?,
-        )
+        )?;
+        if let Some(m) = config.min_overlap {
+            let field = "min_overlap";
+            if !(m > 0.0 && m <= 1.0) {
+                let message = format!("{m} must be in (0, 1]");
+                return Err(DataError::Config {
+                    field: field.into(),
+                    message,
+                });
+            }
+            if !(views.query.crops_randomly() && views.key.crops_randomly()) {
+                let message = "needs random crops for both views".to_string();
+                return Err(DataError::Config {
+                    field: field.into(),
+                    message,
+                });
+            }
+            views.min_overlap = Some(m);
+        }
+        Ok(views)
     }
 
     /// Both views of sample `index` in `epoch`, into two output slots.
@@ -97,10 +132,13 @@ impl TwoViews {
         query: &mut [f32],
         key: &mut [f32],
     ) {
-        self.query
-            .apply_into(page, &mut view_rng(seed, epoch, index, 0), query);
+        let mut rng = view_rng(seed, epoch, index, 0);
+        let crop = self.query.apply_into_near(page, None, &mut rng, query);
+        let anchor = crop
+            .zip(self.min_overlap)
+            .map(|(rect, min_overlap)| Anchor { rect, min_overlap });
         self.key
-            .apply_into(page, &mut view_rng(seed, epoch, index, 1), key);
+            .apply_into_near(page, anchor, &mut view_rng(seed, epoch, index, 1), key);
     }
 
     /// Both views of sample `index` in `epoch`, as `(query, key)`.
@@ -144,5 +182,44 @@ mod tests {
         assert_eq!(from_cfg.apply(&page, 7, 0, 3), v.apply(&page, 7, 0, 3));
         let bad = Pipeline::from_config(&AugmentConfig::eval(8)).unwrap();
         assert!(TwoViews::asymmetric(v.query.clone(), bad).is_err());
+    }
+
+    /// The crops of `page`'s two views, read back from where each view's marker lands.
+    #[test]
+    fn min_overlap_draws_the_key_next_to_the_query_and_is_validated() {
+        // Every pixel encodes its position, so a view's top-left value gives its crop's corner.
+        let page = RgbImage::from_fn(200, 200, |x, y| image::Rgb([x as u8, y as u8, 0]));
+        let mut view = AugmentConfig::moco_v2(8);
+        view.ops.clear();
+        view.normalize = None;
+        if let crate::augment::GeometryConfig::RandomResizedCrop { scale, .. } = &mut view.geometry
+        {
+            *scale = [0.04, 0.05];
+        }
+        let mut cfg = TwoViewsConfig::symmetric(view.clone());
+        let free = TwoViews::from_config(&cfg).unwrap();
+        cfg.min_overlap = Some(0.5);
+        let near = TwoViews::from_config(&cfg).unwrap();
+        let corner = |v: &[f32]| (v[0] * 255.0, v[64] * 255.0);
+        let (mut close_free, mut close_near) = (0, 0);
+        for i in 0..200 {
+            let (qf, kf) = free.apply(&page, 3, 0, i);
+            let (qn, kn) = near.apply(&page, 3, 0, i);
+            // The query is the same view with or without the option.
+            assert_eq!(qf, qn);
+            let dist = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).abs().max((a.1 - b.1).abs());
+            // Crops are about 40-45 px wide: corners within 25 px share over half the area.
+            close_free += usize::from(dist(corner(&qf), corner(&kf)) < 25.0);
+            close_near += usize::from(dist(corner(&qn), corner(&kn)) < 25.0);
+        }
+        assert!(close_free < 40, "{close_free}");
+        assert!(close_near > 190, "{close_near}");
+        for bad in [0.0, 1.5, f64::NAN] {
+            cfg.min_overlap = Some(bad);
+            assert!(TwoViews::from_config(&cfg).is_err(), "{bad}");
+        }
+        let mut whole = TwoViewsConfig::symmetric(AugmentConfig::eval(8));
+        whole.min_overlap = Some(0.5);
+        assert!(TwoViews::from_config(&whole).is_err());
     }
 }

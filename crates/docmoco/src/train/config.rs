@@ -84,6 +84,11 @@ pub struct AugmentParams {
     /// blank margins make blank positive pairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ink: Option<f64>,
+    /// The key's crop shares at least this fraction of the smaller crop's area with the
+    /// query's (drawn next to it); unset: independent crops, as in the reference. With small
+    /// native-resolution crops, independent ones rarely share a line of text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_overlap: Option<f64>,
 }
 
 /// A ViT backbone for MoCo v3 (the image size is `train.image_size`).
@@ -440,6 +445,14 @@ impl PretrainConfig {
                 return Err(invalid(
                     "augment.crop_max_scale",
                     format!("{c} must be in (0, 1] and at least crop_min_scale"),
+                ));
+            }
+        }
+        if let Some(m) = self.augment.min_overlap {
+            if !(m > 0.0 && m <= 1.0) {
+                return Err(invalid(
+                    "augment.min_overlap",
+                    format!("{m} must be in (0, 1]"),
                 ));
             }
         }

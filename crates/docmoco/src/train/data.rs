@@ -114,16 +114,19 @@ pub fn two_views_config(cfg: &PretrainConfig) -> TwoViewsConfig {
         }
         view
     };
-    match cfg.augment.preset.as_str() {
+    let mut views = match cfg.augment.preset.as_str() {
         "v1" => TwoViewsConfig::symmetric(adjust(AugmentConfig::moco_v1(size))),
         // MoCo v3's views differ: blur always on view 1, solarize only on view 2.
         "v3" => TwoViewsConfig {
             query: adjust(AugmentConfig::moco_v3_view1(size)),
             key: adjust(AugmentConfig::moco_v3_view2(size)),
+            min_overlap: None,
         },
         "doc" => TwoViewsConfig::symmetric(adjust(AugmentConfig::doc(size))),
         _ => TwoViewsConfig::symmetric(adjust(AugmentConfig::moco_v2(size))),
-    }
+    };
+    views.min_overlap = cfg.augment.min_overlap;
+    views
 }
 
 /// Long side of cached pages: the configured one, or the smallest at which the smallest
