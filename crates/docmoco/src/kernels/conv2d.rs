@@ -221,7 +221,7 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
 }
 
 /// Runs `f` on the tensor's f32 values in row-major order (copying only a strided tensor).
-fn f32s<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
+pub(super) fn f32s<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
     let dense;
     let t = if t.layout().is_contiguous() {
         t
@@ -233,10 +233,11 @@ fn f32s<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
     f(&t.storage::<f32>()[start..end])
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+/// A contiguous f32 tensor of `shape` holding `values`.
+pub(super) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(values),
-        Layout::contiguous(Shape::new(shape)),
+        Layout::contiguous(shape.into()),
         DType::F32,
     )
 }

@@ -135,7 +135,7 @@ impl SplitBatchNorm {
         view_dims[0] = n / splits;
         view_dims[1] = c * splits;
         let x = input.reshape(view_dims);
-        let result = burn::tensor::module::batch_norm_train(
+        let result = crate::kernels::batch_norm::batch_norm_train(
             x,
             weight.repeat_dim(0, splits),
             bias.repeat_dim(0, splits),

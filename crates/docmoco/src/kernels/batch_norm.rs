@@ -1,0 +1,228 @@
+//! Training-mode batch normalisation for docmoco's models: burn's `batch_norm_train`
+//! everywhere, except on the CPU backend (`flex`, f32), where [`super::batch_norm_cpu`] runs
+//! the forward pass and the gradients.
+//!
+//! Same mechanism as [`super::conv2d`]: a backend extension implemented for `Flex` and for
+//! `Autodiff<Flex>`, whose backward node mirrors burn's own (the output is tracked for the
+//! input, `gamma` and `beta`; the returned statistics are detached). `DOCMOCO_BURN_CONV=1`
+//! ([`super::conv2d::use_burn_kernels`]) sends it back to burn, like the convolutions.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::NodeId;
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::AutodiffBackend;
+use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
+use burn::tensor::module::{batch_norm_train as burn_batch_norm_train, BatchNormTrainOutput};
+use burn::tensor::{DType, Shape, Tensor};
+use burn_flex::FlexTensor;
+
+use super::batch_norm_cpu::{self, BnShape, BnStats};
+use super::conv2d::{burn_kernels, f32s, tensor};
+
+/// `batch_norm_train(x, gamma, beta, epsilon)`: output, batch mean and biased batch variance
+/// (detached), through docmoco's CPU kernel where it applies.
+pub fn batch_norm_train<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> BatchNormTrainOutput<D> {
+    let on_cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    if burn_kernels() || !on_cpu || x.dtype() != DType::F32 || D < 2 {
+        return burn_batch_norm_train(x, gamma, beta, epsilon);
+    }
+    let (y, mean, variance) = <burn::backend::Dispatch as CpuBatchNorm>::cpu_batch_norm_train(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    BatchNormTrainOutput {
+        output: Tensor::from_dispatch(y),
+        mean: Tensor::from_dispatch(mean),
+        variance: Tensor::from_dispatch(variance),
+    }
+}
+
+/// Batch normalisation with the batch's statistics: `(output, mean, biased variance)`.
+#[backend_extension(Flex, Autodiff)]
+pub trait CpuBatchNorm: Backend {
+    fn cpu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl CpuBatchNorm for Flex {
+    fn cpu_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let dims = x.layout().shape().to_vec();
+        let Some(s) = applies(&x, &gamma, &beta) else {
+            let r = Flex::batch_norm_train(x, gamma, beta, epsilon);
+            return (r.output, r.mean, r.variance);
+        };
+        let (y, stats) = f32s(&x, |xs| {
+            f32s(&gamma, |g| {
+                f32s(&beta, |b| batch_norm_cpu::forward(xs, g, b, s, epsilon))
+            })
+        });
+        (
+            tensor(y, Shape::from(dims)),
+            tensor(stats.mean, Shape::new([s.channels])),
+            tensor(stats.variance, Shape::new([s.channels])),
+        )
+    }
+}
+
+/// The `[N, C, L]` view when docmoco's kernel runs the op (f32 everywhere, `[C]` parameters).
+fn applies(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor) -> Option<BnShape> {
+    let f32 = [x, gamma, beta].iter().all(|t| t.dtype() == DType::F32);
+    let s = BnShape::of(&x.layout().shape().to_vec())?;
+    let channels = |t: &FlexTensor| t.layout().shape().to_vec() == [s.channels];
+    (f32 && channels(gamma) && channels(beta)).then_some(s)
+}
+
+impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
+    fn cpu_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match CpuBatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let (y, mean, variance) = Flex::cpu_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                let state = (
+                    x_state,
+                    gamma_state,
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                );
+                (
+                    prep.finish(state, y),
+                    Self::from_inner(mean),
+                    Self::from_inner(variance),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, variance) = Flex::cpu_batch_norm_train(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                );
+                (
+                    prep.finish(y),
+                    Self::from_inner(mean),
+                    Self::from_inner(variance),
+                )
+            }
+        }
+    }
+}
+
+/// The backward node: the three gradients from one reduction and one element-wise pass.
+#[derive(Debug)]
+struct CpuBatchNormBackward;
+
+impl Backward<Flex, 3> for CpuBatchNormBackward {
+    type State = (NodeId, NodeId, FlexTensor, FlexTensor, f64);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FlexTensor>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<FlexTensor>(gamma_state);
+        let dims = x.layout().shape().to_vec();
+        let s = BnShape::of(&dims).expect("batch norm input of rank >= 2");
+        let stats = BnStats {
+            mean: f32s(&mean, <[f32]>::to_vec),
+            variance: f32s(&variance, <[f32]>::to_vec),
+        };
+        let (dx, dgamma, dbeta) = f32s(&x, |xs| {
+            f32s(&gamma, |g| {
+                f32s(&dy, |d| {
+                    batch_norm_cpu::backward(xs, g, &stats, d, s, epsilon)
+                })
+            })
+        });
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, tensor(dx, Shape::from(dims)));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, Shape::new([s.channels])));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, Shape::new([s.channels])));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::conv2d::use_burn_kernels;
+    use burn::tensor::{Device, Distribution, Tolerance};
+
+    /// Output, statistics and the three gradients equal burn's `batch_norm_train`'s, through
+    /// the autodiff graph (the loss weights every output element differently).
+    #[test]
+    fn matches_burn_batch_norm_train_forward_and_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let x = Tensor::<4>::random([4, 6, 5, 7], Distribution::Normal(0.5, 2.0), &device)
+            .require_grad();
+        let gamma =
+            Tensor::<1>::random([6], Distribution::Normal(1.0, 0.3), &device).require_grad();
+        let beta = Tensor::<1>::random([6], Distribution::Normal(0.0, 0.3), &device).require_grad();
+        let r = Tensor::<4>::random([4, 6, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        let run = |burn: bool| {
+            use_burn_kernels(burn);
+            let out = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
+            use_burn_kernels(false);
+            let grads = (out.output.clone() * r.clone()).sum().backward();
+            [
+                out.output.into_data(),
+                out.mean.into_data(),
+                out.variance.into_data(),
+                x.grad(&grads).unwrap().into_data(),
+                gamma.grad(&grads).unwrap().into_data(),
+                beta.grad(&grads).unwrap().into_data(),
+            ]
+        };
+        let ours = run(false);
+        let theirs = run(true);
+        let tol = Tolerance::<f32>::rel_abs(1e-4, 1e-5);
+        for (a, b) in ours.iter().zip(&theirs) {
+            a.assert_approx_eq::<f32>(b, tol);
+        }
+    }
+}
