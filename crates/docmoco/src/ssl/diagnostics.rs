@@ -68,6 +68,10 @@ pub struct FrozenSimilarities {
     /// candidates sits at chance for healthy and failing runs alike.
     #[serde(default)]
     pub pos_rank: f64,
+    /// Standard error of `pos − neg` over the pages (from each page's own-key cosine minus its
+    /// mean cosine to the other candidates): whether the gap is more than sampling noise.
+    #[serde(default)]
+    pub gap_se: f64,
 }
 
 /// Frozen instance accuracy and mean similarities of `n` queries and their keys (row-major
@@ -91,13 +95,16 @@ pub fn frozen_similarities(
     };
     let (mut hits, mut pos, mut neg, mut negs) = (0usize, 0.0, 0.0, 0usize);
     let mut beaten = 0.0;
+    let mut gaps = Vec::with_capacity(n);
     for i in 0..n {
         let own = dot(i, i);
         pos += own;
         let mut best_other = f64::NEG_INFINITY;
+        let mut own_neg = 0.0;
         for off in 1..c {
             let s = dot(i, (i + off) % n);
             neg += s;
+            own_neg += s;
             negs += 1;
             best_other = best_other.max(s);
             beaten += if own > s {
@@ -109,6 +116,9 @@ pub fn frozen_similarities(
             };
         }
         hits += usize::from(own >= best_other);
+        if c > 1 {
+            gaps.push(own - own_neg / (c - 1) as f64);
+        }
     }
     FrozenSimilarities {
         pages: n,
@@ -125,7 +135,19 @@ pub fn frozen_similarities(
         } else {
             beaten / negs as f64
         },
+        gap_se: standard_error(&gaps),
     }
+}
+
+/// Standard error of the mean of `xs` (NaN for fewer than two values).
+fn standard_error(xs: &[f64]) -> f64 {
+    let n = xs.len() as f64;
+    if xs.len() < 2 {
+        return f64::NAN;
+    }
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (var / n).sqrt()
 }
 
 /// Mean per-dimension standard deviation of `n` L2-normalised `dim`-vectors, times `√dim`:
@@ -368,6 +390,12 @@ mod tests {
             random.pos.abs() < 0.2 && random.neg.abs() < 0.1,
             "{random:?}"
         );
+        // Per-page gaps of random unit vectors in 32-d have a spread of about 0.18, so the
+        // standard error over 64 pages is about 0.023, and the gap is within noise of zero.
+        assert!((0.01..0.04).contains(&random.gap_se), "{random:?}");
+        assert!((random.pos - random.neg).abs() < 4.0 * random.gap_se);
+        assert!((standard_error(&[1.0, 2.0, 3.0, 4.0]) - 0.645497).abs() < 1e-6);
+        assert!(standard_error(&[1.0]).is_nan());
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Diagnosis {
     /// One line for the progress bar and the console.
     pub fn summary(&self) -> String {
         format!(
-            "diagnostic [{}]: frozen instance acc {:.1}% ({} candidates; training {}), cos(q,k+) {:.3} vs cos(q,k-) {:.3} (own key above {:.0}% of the others), stale own keys {}, spread {:.2}, eff. rank {:.1}/{}, backbone top direction {}",
+            "diagnostic [{}]: frozen instance acc {:.1}% ({} candidates; training {}), cos(q,k+) {:.3} vs cos(q,k-) {:.3} (gap {:.3} ± {:.3} s.e.; own key above {:.0}% of the others), stale own keys {}, spread {:.2}, eff. rank {:.1}/{}, backbone top direction {}",
             self.flags.label(),
             self.frozen.instance_acc * 100.0,
             self.frozen.candidates,
@@ -79,6 +79,8 @@ impl Diagnosis {
                 .map_or("n/a".into(), |a| format!("{:.1}%", a * 100.0)),
             self.frozen.pos,
             self.frozen.neg,
+            self.frozen.pos - self.frozen.neg,
+            self.frozen.gap_se,
             self.frozen.pos_rank * 100.0,
             self.queue_stale
                 .map_or("n/a".into(), |s| format!("{s:.3} (ratio {:.2})", self.stale_ratio().unwrap_or(f64::NAN))),
