@@ -55,7 +55,8 @@ pub struct DetectBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Run convolutions with burn's own kernels instead of docmoco's CPU kernels (to compare).
+    /// Run convolutions and batch norms with burn's own kernels instead of docmoco's CPU kernels
+    /// (to compare).
     #[arg(long)]
     pub burn_conv: bool,
     /// Print JSON lines instead of a table.
@@ -104,7 +105,8 @@ pub struct PretrainBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Run convolutions with burn's own kernels instead of docmoco's CPU kernels (to compare).
+    /// Run convolutions and batch norms with burn's own kernels instead of docmoco's CPU kernels
+    /// (to compare).
     #[arg(long)]
     pub burn_conv: bool,
     /// Print JSON lines instead of a table.
@@ -137,7 +139,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
 
 fn detect(b: DetectBench) -> Result<()> {
     if b.burn_conv {
-        docmoco::kernels::conv2d::use_burn_kernels(true);
+        docmoco::kernels::use_burn_kernels(true);
     }
     let mut model = tiny_backbone();
     model.width_mult = b.width_mult;
@@ -159,7 +161,7 @@ fn detect(b: DetectBench) -> Result<()> {
 
 fn pretrain(b: PretrainBench) -> Result<()> {
     if b.burn_conv {
-        docmoco::kernels::conv2d::use_burn_kernels(true);
+        docmoco::kernels::use_burn_kernels(true);
     }
     let mut cfg = PretrainConfig::preset("moco-v2")?;
     cfg.model.arch = ResNetArch::parse(&b.arch)

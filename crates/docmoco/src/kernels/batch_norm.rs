@@ -5,7 +5,7 @@
 //! Same mechanism as [`super::conv2d`]: a backend extension implemented for `Flex` and for
 //! `Autodiff<Flex>`, whose backward node mirrors burn's own (the output is tracked for the
 //! input, `gamma` and `beta`; the returned statistics are detached). `DOCMOCO_BURN_CONV=1`
-//! ([`super::conv2d::use_burn_kernels`]) sends it back to burn, like the convolutions.
+//! ([`super::use_burn_kernels`]) sends it back to burn, like the convolutions.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,7 +21,7 @@ use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
 
 use super::batch_norm_cpu::{self, BnShape, BnStats};
-use super::conv2d::{burn_kernels, f32s, tensor};
+use super::{burn_kernels, f32s, tensor};
 
 /// `batch_norm_train(x, gamma, beta, epsilon)`: output, batch mean and biased batch variance
 /// (detached), through docmoco's CPU kernel where it applies.
@@ -189,7 +189,7 @@ impl Backward<Flex, 3> for CpuBatchNormBackward {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::conv2d::use_burn_kernels;
+    use crate::kernels::use_burn_kernels;
     use burn::tensor::{Device, Distribution, Tolerance};
 
     /// Output, statistics and the three gradients equal burn's `batch_norm_train`'s, through

@@ -9,9 +9,6 @@
 //! (same parameters, same checkpoints); only the call changes: [`forward`] instead of
 //! `Conv2d::forward`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::LazyLock;
-
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -24,29 +21,11 @@ use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Bytes, DType, Shape, Tensor};
-use burn_flex::{FlexTensor, Layout};
+use burn::tensor::{DType, Tensor};
+use burn_flex::FlexTensor;
 
 use super::conv_cpu::{self, ConvGeometry};
-
-/// Set by [`use_burn_kernels`]; starts as the environment variable `DOCMOCO_BURN_CONV` (any value
-/// but `0`), which makes every command compute exactly what docmoco computed before it had its
-/// own kernels: the same float summation order, so runs recorded then replay bit for bit.
-static BURN_KERNELS: LazyLock<AtomicBool> = LazyLock::new(|| {
-    AtomicBool::new(std::env::var_os("DOCMOCO_BURN_CONV").is_some_and(|v| v != "0"))
-});
-
-/// Run every convolution with burn's own kernels (process-wide), e.g. to measure the difference
-/// (`docmoco bench ... --burn-conv`). Results differ from docmoco's kernels in float rounding
-/// only, but training is chaotic: a run's numbers move as a whole.
-pub fn use_burn_kernels(yes: bool) {
-    BURN_KERNELS.store(yes, Ordering::Relaxed);
-}
-
-/// Whether [`use_burn_kernels`] is on.
-pub fn burn_kernels() -> bool {
-    BURN_KERNELS.load(Ordering::Relaxed)
-}
+use super::{burn_kernels, f32s, tensor};
 
 /// `conv.forward(x)`, through docmoco's CPU kernels where they apply.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -220,31 +199,10 @@ fn geometry(x: &FlexTensor, weight: &FlexTensor, options: &ConvOptions<2>) -> Op
     )
 }
 
-/// Runs `f` on the tensor's f32 values in row-major order (copying only a strided tensor).
-pub(super) fn f32s<R>(t: &FlexTensor, f: impl FnOnce(&[f32]) -> R) -> R {
-    let dense;
-    let t = if t.layout().is_contiguous() {
-        t
-    } else {
-        dense = t.to_contiguous();
-        &dense
-    };
-    let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
-    f(&t.storage::<f32>()[start..end])
-}
-
-/// A contiguous f32 tensor of `shape` holding `values`.
-pub(super) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(values),
-        Layout::contiguous(shape.into()),
-        DType::F32,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::use_burn_kernels;
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::{Device, Distribution, Tolerance};
 
