@@ -16,7 +16,9 @@ use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::AutodiffBackend;
 use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
-use burn::tensor::module::{batch_norm_train as burn_batch_norm_train, BatchNormTrainOutput};
+use burn::tensor::module::{
+    batch_norm as burn_batch_norm, batch_norm_train as burn_batch_norm_train, BatchNormTrainOutput,
+};
 use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
 
@@ -48,15 +50,50 @@ pub fn batch_norm_train<const D: usize>(
     }
 }
 
-/// Batch normalisation with the batch's statistics: `(output, mean, biased variance)`.
+/// `batch_norm(x, gamma, beta, mean, variance, epsilon)` with given (running) statistics — the
+/// evaluation mode — in one pass on the CPU instead of burn's four broadcast passes.
+pub fn batch_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    variance: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<D> {
+    let on_cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
+    if burn_kernels() || !on_cpu || x.dtype() != DType::F32 || D < 2 {
+        return burn_batch_norm(x, gamma, beta, mean, variance, epsilon);
+    }
+    Tensor::from_dispatch(<burn::backend::Dispatch as CpuBatchNorm>::cpu_batch_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        mean.into_dispatch(),
+        variance.into_dispatch(),
+        epsilon,
+    ))
+}
+
+/// Batch normalisation on the CPU.
 #[backend_extension(Flex, Autodiff)]
 pub trait CpuBatchNorm: Backend {
+    /// With the batch's statistics: `(output, mean, biased variance)`.
     fn cpu_batch_norm_train(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// With given statistics (evaluation mode).
+    fn cpu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
 }
 
 impl CpuBatchNorm for Flex {
@@ -82,6 +119,41 @@ impl CpuBatchNorm for Flex {
             tensor(stats.variance, Shape::new([s.channels])),
         )
     }
+
+    fn cpu_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+    ) -> FlexTensor {
+        let dims = x.layout().shape().to_vec();
+        let s = applies(&x, &gamma, &beta).filter(|_| applies_to_stats(&mean, &variance, &gamma));
+        let Some(s) = s else {
+            return Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        };
+        let stats = BnStats {
+            mean: f32s(&mean, <[f32]>::to_vec),
+            variance: f32s(&variance, <[f32]>::to_vec),
+        };
+        let y = f32s(&x, |xs| {
+            f32s(&gamma, |g| {
+                f32s(&beta, |b| {
+                    batch_norm_cpu::inference(xs, g, b, &stats, s, epsilon)
+                })
+            })
+        });
+        tensor(y, Shape::from(dims))
+    }
+}
+
+/// Statistics of the parameters' shape, in f32.
+fn applies_to_stats(mean: &FlexTensor, variance: &FlexTensor, gamma: &FlexTensor) -> bool {
+    let shape = gamma.layout().shape().to_vec();
+    [mean, variance]
+        .iter()
+        .all(|t| t.dtype() == DType::F32 && t.layout().shape().to_vec() == shape)
 }
 
 /// The `[N, C, L]` view when docmoco's kernel runs the op (f32 everywhere, `[C]` parameters).
@@ -140,6 +212,32 @@ impl<C: CheckpointStrategy> CpuBatchNorm for Autodiff<Flex, C> {
                 )
             }
         }
+    }
+
+    fn cpu_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        // Evaluation mode rarely needs gradients (the fine-tune trains in training mode);
+        // when it does, burn's composition differentiates it.
+        if [&x, &gamma, &beta, &mean, &variance]
+            .iter()
+            .any(|t| t.is_tracked())
+        {
+            return <Self as ModuleOps<Self>>::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        }
+        Self::from_inner(Flex::cpu_batch_norm(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            mean.into_primitive(),
+            variance.into_primitive(),
+            epsilon,
+        ))
     }
 }
 
@@ -223,6 +321,49 @@ mod tests {
         let tol = Tolerance::<f32>::rel_abs(1e-4, 1e-5);
         for (a, b) in ours.iter().zip(&theirs) {
             a.assert_approx_eq::<f32>(b, tol);
+        }
+    }
+
+    /// Evaluation mode equals burn's `batch_norm` on the plain CPU device (docmoco's kernel)
+    /// and on an autodiff device with a tracked input (burn's composition, gradient included).
+    #[test]
+    fn evaluation_mode_matches_burn_batch_norm() {
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            device.seed(5);
+            let normal = |dims: [usize; 1], mean: f64| {
+                Tensor::<1>::random(dims, Distribution::Normal(mean, 0.3), &device)
+            };
+            let x = Tensor::<4>::random([3, 5, 4, 6], Distribution::Normal(0.5, 2.0), &device);
+            let (gamma, beta, mean) = (normal([5], 1.0), normal([5], 0.0), normal([5], 0.5));
+            let variance = normal([5], 0.0).abs() + 0.5;
+            let run = |burn: bool, x: Tensor<4>| {
+                use_burn_kernels(burn);
+                let y = batch_norm(
+                    x,
+                    gamma.clone(),
+                    beta.clone(),
+                    mean.clone(),
+                    variance.clone(),
+                    1e-5,
+                );
+                use_burn_kernels(false);
+                y
+            };
+            let tol = Tolerance::<f32>::rel_abs(1e-5, 1e-6);
+            run(false, x.clone())
+                .into_data()
+                .assert_approx_eq::<f32>(&run(true, x.clone()).into_data(), tol);
+            if device.is_autodiff() {
+                let x = x.require_grad();
+                let grads = run(false, x.clone()).sum().backward();
+                let dx = x.grad(&grads).expect("gradient through evaluation-mode BN");
+                // d(sum)/dx = gamma / sqrt(var + eps), per channel.
+                let want = (gamma.clone() / (variance.clone() + 1e-5).sqrt())
+                    .reshape([1, 5, 1, 1])
+                    .expand([3, 5, 4, 6]);
+                dx.into_data()
+                    .assert_approx_eq::<f32>(&want.inner().into_data(), tol);
+            }
         }
     }
 }

@@ -132,7 +132,30 @@ pub fn forward(
 ) -> (Vec<f32>, BnStats) {
     assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels));
     let stats = stats(x, s);
-    let coefficients = affine(&stats, gamma, beta, epsilon);
+    let y = apply_affine(x, s, &affine(&stats, gamma, beta, epsilon));
+    (y, stats)
+}
+
+/// Inference-mode batch norm with given (running) statistics, in one pass.
+pub fn inference(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &BnStats,
+    s: BnShape,
+    epsilon: f64,
+) -> Vec<f32> {
+    assert_eq!(x.len(), s.numel(), "batch norm input size");
+    assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels));
+    assert_eq!(
+        (stats.mean.len(), stats.variance.len()),
+        (s.channels, s.channels)
+    );
+    apply_affine(x, s, &affine(stats, gamma, beta, epsilon))
+}
+
+/// `x · scale + shift` with each row's channel's coefficients.
+fn apply_affine(x: &[f32], s: BnShape, coefficients: &[(f32, f32)]) -> Vec<f32> {
     let mut y = vec![0f32; x.len()];
     if s.len > 0 {
         y.par_chunks_mut(s.len)
@@ -145,7 +168,7 @@ pub fn forward(
                 }
             });
     }
-    (y, stats)
+    y
 }
 
 /// Gradients of [`forward`] (statistics included) for `x`, `gamma` and `beta`, given the
@@ -283,6 +306,25 @@ mod tests {
                 assert!((dgamma[c] as f64 - dg).abs() < 2e-3, "dgamma[{c}]");
                 assert!((dbeta[c] as f64 - db).abs() < 2e-3, "dbeta[{c}]");
             }
+        }
+    }
+
+    #[test]
+    fn inference_uses_the_given_statistics() {
+        let s = BnShape {
+            batch: 2,
+            channels: 2,
+            len: 3,
+        };
+        let x = [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, -1.0, 0.5, 4.0, 1.0, 1.0, 1.0];
+        let stats = BnStats {
+            mean: vec![1.0, -2.0],
+            variance: vec![4.0, 0.25],
+        };
+        let y = inference(&x, &[2.0, 1.0], &[0.5, -1.0], &stats, s, 0.0);
+        let want = [0.5, 1.5, 2.5, 3.0, 3.0, 3.0, -1.5, 0.0, 3.5, 5.0, 5.0, 5.0];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6, "{y:?}");
         }
     }
 
