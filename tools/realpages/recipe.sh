@@ -1,9 +1,11 @@
 #!/bin/bash
-# The second study of docs/doc-recipe.md: `moco-v2-doc` on the real-page set, seeds 0–2, against
-# random inits, evaluated at the scale the crops were trained at (320 px) and at 256 / 96 px.
+# The second and third studies of docs/doc-recipe.md: `moco-v2-doc` on the real-page set, seeds
+# 0–2, against random inits, evaluated at the scale the crops were trained at (320 px) and at
+# 256 / 96 px, and the frozen diagnostic (`docmoco diagnose`) of each run and of random inits
+# seen through the same pipeline.
 #   tools/realpages/recipe.sh OUT_DIR
 # Needs DOCMOCO (default target/release/docmoco), REALPAGES (default /work/realpages, made by
-# build.sh: its unlabeled/ and cls/) and python3 with numpy. About 20 min alone on 2 cores.
+# build.sh: its unlabeled/ and cls/) and python3 with numpy. About 30 min alone on 2 cores.
 set -euo pipefail
 D=${DOCMOCO:-target/release/docmoco}
 R=${REALPAGES:-/work/realpages}
@@ -23,6 +25,10 @@ knn() { # init tag seed size
     --image-size "$4" --quiet > /dev/null
   echo "knn $2 seed $3 ${4}px $(python3 "$HERE/knn.py" "$f" | cut -d' ' -f2)"
 }
+diagnose() { # run tag seed: the frozen diagnostic's summary line
+  [ -f "$1/diagnosis.txt" ] || "$D" diagnose --run "$1" --quiet 2>&1 | grep '^diagnostic' > "$1/diagnosis.txt"
+  echo "diagnose $2 seed $3 $(cat "$1/diagnosis.txt")"
+}
 for seed in 0 1 2; do
   run="$out/doc_s$seed"
   [ -f "$run/backbone.safetensors" ] || "$D" pretrain --preset moco-v2-doc --seed "$seed" \
@@ -31,6 +37,12 @@ for seed in 0 1 2; do
     probe "moco:$run/backbone.safetensors" moco "$seed" "$size"
     knn "moco:$run/backbone.safetensors" moco "$seed" "$size"
   done
+  diagnose "$run" moco "$seed"
+  # Random init through the same pipeline: one step at a negligible lr, then the diagnostic.
+  rnd="$out/random_diag_s$seed"
+  [ -f "$rnd/backbone.safetensors" ] || "$D" pretrain --preset moco-v2-doc --seed "$seed" \
+    --steps 1 --lr 1e-12 --knn-every 0 --diag-every 0 --data "$R/unlabeled" --out "$rnd" --quiet
+  diagnose "$rnd" random "$seed"
 done
 for seed in 0 1 2 3 4 5 6 7 8 9; do
   for size in 320 256 96; do
