@@ -23,7 +23,7 @@ use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
 
 use super::batch_norm_cpu::{self, BnShape, BnStats};
-use super::{burn_kernels, f32s, tensor};
+use super::{burn_kernels, f32s, f32s_mut, into_owned_f32, tensor};
 
 /// `batch_norm_train(x, gamma, beta, epsilon)`: output, batch mean and biased batch variance
 /// (detached), through docmoco's CPU kernel where it applies.
@@ -103,18 +103,18 @@ impl CpuBatchNorm for Flex {
         beta: FlexTensor,
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let dims = x.layout().shape().to_vec();
         let Some(s) = applies(&x, &gamma, &beta) else {
             let r = Flex::batch_norm_train(x, gamma, beta, epsilon);
             return (r.output, r.mean, r.variance);
         };
-        let (y, stats) = f32s(&x, |xs| {
-            f32s(&gamma, |g| {
-                f32s(&beta, |b| batch_norm_cpu::forward(xs, g, b, s, epsilon))
+        let mut y = into_owned_f32(x);
+        let stats = f32s(&gamma, |g| {
+            f32s(&beta, |b| {
+                batch_norm_cpu::forward_in_place(f32s_mut(&mut y), g, b, s, epsilon)
             })
         });
         (
-            tensor(y, Shape::from(dims)),
+            y,
             tensor(stats.mean, Shape::new([s.channels])),
             tensor(stats.variance, Shape::new([s.channels])),
         )
@@ -128,7 +128,6 @@ impl CpuBatchNorm for Flex {
         variance: FlexTensor,
         epsilon: f64,
     ) -> FlexTensor {
-        let dims = x.layout().shape().to_vec();
         let s = applies(&x, &gamma, &beta).filter(|_| applies_to_stats(&mean, &variance, &gamma));
         let Some(s) = s else {
             return Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
@@ -137,14 +136,13 @@ impl CpuBatchNorm for Flex {
             mean: f32s(&mean, <[f32]>::to_vec),
             variance: f32s(&variance, <[f32]>::to_vec),
         };
-        let y = f32s(&x, |xs| {
-            f32s(&gamma, |g| {
-                f32s(&beta, |b| {
-                    batch_norm_cpu::inference(xs, g, b, &stats, s, epsilon)
-                })
+        let mut y = into_owned_f32(x);
+        f32s(&gamma, |g| {
+            f32s(&beta, |b| {
+                batch_norm_cpu::inference_in_place(f32s_mut(&mut y), g, b, &stats, s, epsilon)
             })
         });
-        tensor(y, Shape::from(dims))
+        y
     }
 }
 
@@ -265,15 +263,14 @@ impl Backward<Flex, 3> for CpuBatchNormBackward {
             mean: f32s(&mean, <[f32]>::to_vec),
             variance: f32s(&variance, <[f32]>::to_vec),
         };
-        let (dx, dgamma, dbeta) = f32s(&x, |xs| {
+        let mut dx = into_owned_f32(dy);
+        let (dgamma, dbeta) = f32s(&x, |xs| {
             f32s(&gamma, |g| {
-                f32s(&dy, |d| {
-                    batch_norm_cpu::backward(xs, g, &stats, d, s, epsilon)
-                })
+                batch_norm_cpu::backward_in_place(xs, g, &stats, f32s_mut(&mut dx), s, epsilon)
             })
         });
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, tensor(dx, Shape::from(dims)));
+            grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, tensor(dgamma, Shape::new([s.channels])));

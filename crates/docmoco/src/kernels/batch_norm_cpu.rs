@@ -130,45 +130,55 @@ pub fn forward(
     s: BnShape,
     epsilon: f64,
 ) -> (Vec<f32>, BnStats) {
-    assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels));
-    let stats = stats(x, s);
-    let y = apply_affine(x, s, &affine(&stats, gamma, beta, epsilon));
+    let mut y = x.to_vec();
+    let stats = forward_in_place(&mut y, gamma, beta, s, epsilon);
     (y, stats)
 }
 
-/// Inference-mode batch norm with given (running) statistics, in one pass.
-pub fn inference(
-    x: &[f32],
+/// [`forward`] overwriting its input with the output: no allocation (burn's element-wise ops
+/// also work in place on a buffer nobody else holds; a fresh multi-megabyte output costs more
+/// in page faults than the pass itself).
+pub fn forward_in_place(
+    x: &mut [f32],
+    gamma: &[f32],
+    beta: &[f32],
+    s: BnShape,
+    epsilon: f64,
+) -> BnStats {
+    assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels));
+    let stats = stats(x, s);
+    apply_affine(x, s, &affine(&stats, gamma, beta, epsilon));
+    stats
+}
+
+/// Inference-mode batch norm with given (running) statistics, in one pass over `x`, in place.
+pub fn inference_in_place(
+    x: &mut [f32],
     gamma: &[f32],
     beta: &[f32],
     stats: &BnStats,
     s: BnShape,
     epsilon: f64,
-) -> Vec<f32> {
+) {
     assert_eq!(x.len(), s.numel(), "batch norm input size");
     assert_eq!((gamma.len(), beta.len()), (s.channels, s.channels));
     assert_eq!(
         (stats.mean.len(), stats.variance.len()),
         (s.channels, s.channels)
     );
-    apply_affine(x, s, &affine(stats, gamma, beta, epsilon))
+    apply_affine(x, s, &affine(stats, gamma, beta, epsilon));
 }
 
-/// `x · scale + shift` with each row's channel's coefficients.
-fn apply_affine(x: &[f32], s: BnShape, coefficients: &[(f32, f32)]) -> Vec<f32> {
-    let mut y = vec![0f32; x.len()];
+/// `x · scale + shift` in place, with each row's channel's coefficients.
+fn apply_affine(x: &mut [f32], s: BnShape, coefficients: &[(f32, f32)]) {
     if s.len > 0 {
-        y.par_chunks_mut(s.len)
-            .zip(x.par_chunks(s.len))
-            .enumerate()
-            .for_each(|(row, (out, inp))| {
-                let (scale, shift) = coefficients[row % s.channels];
-                for (o, &v) in out.iter_mut().zip(inp) {
-                    *o = v * scale + shift;
-                }
-            });
+        x.par_chunks_mut(s.len).enumerate().for_each(|(row, xs)| {
+            let (scale, shift) = coefficients[row % s.channels];
+            for v in xs.iter_mut() {
+                *v = *v * scale + shift;
+            }
+        });
     }
-    y
 }
 
 /// Gradients of [`forward`] (statistics included) for `x`, `gamma` and `beta`, given the
@@ -184,18 +194,33 @@ pub fn backward(
     s: BnShape,
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut dx = dy.to_vec();
+    let (dgamma, dbeta) = backward_in_place(x, gamma, stats, &mut dx, s, epsilon);
+    (dx, dgamma, dbeta)
+}
+
+/// [`backward`] overwriting `dy` with the input gradient; returns `(dgamma, dbeta)`.
+pub fn backward_in_place(
+    x: &[f32],
+    gamma: &[f32],
+    stats: &BnStats,
+    dy: &mut [f32],
+    s: BnShape,
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>) {
     assert_eq!((x.len(), dy.len()), (s.numel(), s.numel()));
     let inv_std: Vec<f32> = stats
         .variance
         .iter()
         .map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32)
         .collect();
+    let grad: &[f32] = dy;
     let (dbeta, dgamma): (Vec<f32>, Vec<f32>) = (0..s.channels)
         .into_par_iter()
         .map(|c| {
             let (m, is) = (stats.mean[c], inv_std[c]);
             let (mut sum_dy, mut sum_dy_xhat) = (0f64, 0f64);
-            for (xr, dyr) in channel_rows(x, s, c).zip(channel_rows(dy, s, c)) {
+            for (xr, dyr) in channel_rows(x, s, c).zip(channel_rows(grad, s, c)) {
                 sum_dy += row_sum(dyr, |v| v);
                 sum_dy_xhat += row_dot(xr, dyr, |u, v| (u - m) * v);
             }
@@ -203,24 +228,23 @@ pub fn backward(
         })
         .unzip();
     let count = s.count().max(1) as f32;
-    let mut dx = vec![0f32; x.len()];
     if s.len > 0 {
-        dx.par_chunks_mut(s.len)
-            .zip(x.par_chunks(s.len).zip(dy.par_chunks(s.len)))
+        dy.par_chunks_mut(s.len)
+            .zip(x.par_chunks(s.len))
             .enumerate()
-            .for_each(|(row, (out, (xr, dyr)))| {
+            .for_each(|(row, (dyr, xr))| {
                 let c = row % s.channels;
                 let (m, is) = (stats.mean[c], inv_std[c]);
                 let scale = gamma[c] * is;
                 let mean_dy = dbeta[c] / count;
                 let mean_dy_xhat = dgamma[c] / count;
-                for ((o, &u), &g) in out.iter_mut().zip(xr).zip(dyr) {
+                for (g, &u) in dyr.iter_mut().zip(xr) {
                     let xhat = (u - m) * is;
-                    *o = scale * (g - mean_dy - xhat * mean_dy_xhat);
+                    *g = scale * (*g - mean_dy - xhat * mean_dy_xhat);
                 }
             });
     }
-    (dx, dgamma, dbeta)
+    (dgamma, dbeta)
 }
 
 #[cfg(test)]
@@ -321,7 +345,8 @@ mod tests {
             mean: vec![1.0, -2.0],
             variance: vec![4.0, 0.25],
         };
-        let y = inference(&x, &[2.0, 1.0], &[0.5, -1.0], &stats, s, 0.0);
+        let mut y = x.to_vec();
+        inference_in_place(&mut y, &[2.0, 1.0], &[0.5, -1.0], &stats, s, 0.0);
         let want = [0.5, 1.5, 2.5, 3.0, 3.0, 3.0, -1.5, 0.0, 3.5, 5.0, 5.0, 5.0];
         for (a, b) in y.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{y:?}");

@@ -52,3 +52,24 @@ pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
         DType::F32,
     )
 }
+
+/// `t` as a contiguous f32 tensor whose buffer nobody else holds, so that a kernel may overwrite
+/// it ([`f32s_mut`]): `t` itself when it already is one (burn hands over a tensor it no longer
+/// needs), else a copy.
+pub(crate) fn into_owned_f32(t: FlexTensor) -> FlexTensor {
+    let numel = t.layout().shape().num_elements();
+    let whole =
+        t.layout().contiguous_offsets() == Some((0, numel)) && t.storage::<f32>().len() == numel;
+    if t.is_unique() && whole {
+        t
+    } else {
+        let shape = t.layout().shape().clone();
+        tensor(f32s(&t, <[f32]>::to_vec), shape)
+    }
+}
+
+/// The values of a tensor made by [`into_owned_f32`], to overwrite.
+pub(crate) fn f32s_mut(t: &mut FlexTensor) -> &mut [f32] {
+    t.try_storage_mut::<f32>()
+        .expect("into_owned_f32 returns an unshared tensor")
+}
