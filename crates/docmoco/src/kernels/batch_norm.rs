@@ -1,10 +1,12 @@
-//! Training-mode batch normalisation for docmoco's models: burn's `batch_norm_train`
-//! everywhere, except on the CPU backend (`flex`, f32), where [`super::batch_norm_cpu`] runs
-//! the forward pass and the gradients.
+//! Batch normalisation for docmoco's models (`model::SplitBatchNorm`): burn's `batch_norm_train`
+//! and `batch_norm` everywhere, except on the CPU backend (`flex`, f32), where
+//! [`super::batch_norm_cpu`] runs the training mode (forward pass and gradients) and the
+//! evaluation mode.
 //!
 //! Same mechanism as [`super::conv2d`]: a backend extension implemented for `Flex` and for
-//! `Autodiff<Flex>`, whose backward node mirrors burn's own (the output is tracked for the
-//! input, `gamma` and `beta`; the returned statistics are detached). `DOCMOCO_BURN_CONV=1`
+//! `Autodiff<Flex>`. The training-mode backward node mirrors burn's own (the output is tracked
+//! for the input, `gamma` and `beta`; the returned statistics are detached); the evaluation
+//! mode leaves tracked inputs to burn's differentiable composition. `DOCMOCO_BURN_CONV=1`
 //! ([`super::use_burn_kernels`]) sends it back to burn, like the convolutions.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -15,7 +17,7 @@ use burn::backend::autodiff::NodeId;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::AutodiffBackend;
-use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
+use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::tensor::module::{
     batch_norm as burn_batch_norm, batch_norm_train as burn_batch_norm_train, BatchNormTrainOutput,
 };
@@ -23,7 +25,7 @@ use burn::tensor::{DType, Shape, Tensor};
 use burn_flex::FlexTensor;
 
 use super::batch_norm_cpu::{self, BnShape, BnStats};
-use super::{burn_kernels, f32s, f32s_mut, into_owned_f32, tensor};
+use super::{f32s, f32s_mut, into_owned_f32, takes, tensor};
 
 /// `batch_norm_train(x, gamma, beta, epsilon)`: output, batch mean and biased batch variance
 /// (detached), through docmoco's CPU kernel where it applies.
@@ -33,8 +35,7 @@ pub fn batch_norm_train<const D: usize>(
     beta: Tensor<1>,
     epsilon: f64,
 ) -> BatchNormTrainOutput<D> {
-    let on_cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    if burn_kernels() || !on_cpu || x.dtype() != DType::F32 || D < 2 {
+    if !takes(&x) || D < 2 {
         return burn_batch_norm_train(x, gamma, beta, epsilon);
     }
     let (y, mean, variance) = <burn::backend::Dispatch as CpuBatchNorm>::cpu_batch_norm_train(
@@ -60,8 +61,7 @@ pub fn batch_norm<const D: usize>(
     variance: Tensor<1>,
     epsilon: f64,
 ) -> Tensor<D> {
-    let on_cpu = matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_));
-    if burn_kernels() || !on_cpu || x.dtype() != DType::F32 || D < 2 {
+    if !takes(&x) || D < 2 {
         return burn_batch_norm(x, gamma, beta, mean, variance, epsilon);
     }
     Tensor::from_dispatch(<burn::backend::Dispatch as CpuBatchNorm>::cpu_batch_norm(

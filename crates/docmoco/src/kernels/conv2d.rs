@@ -16,7 +16,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, Backend, DispatchDevice, Flex};
+use burn::backend::{backend_extension, Autodiff, Backend, Flex};
 use burn::nn::conv::Conv2d;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::module::conv2d;
@@ -25,7 +25,7 @@ use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 
 use super::conv_cpu::{self, ConvGeometry};
-use super::{burn_kernels, f32s, tensor};
+use super::{f32s, takes, tensor};
 
 /// `conv.forward(x)`, through docmoco's CPU kernels where they apply.
 pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
@@ -63,11 +63,7 @@ pub fn forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// docmoco's kernels cover f32 convolutions without groups and with symmetric padding on the
 /// CPU backend; everything else goes to burn.
 fn applies(x: &Tensor<4>, options: &ConvOptions<2>) -> bool {
-    !burn_kernels()
-        && options.groups == 1
-        && !options.is_asymmetric()
-        && x.dtype() == DType::F32
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    takes(x) && options.groups == 1 && !options.is_asymmetric()
 }
 
 /// A 2-D convolution without bias, `[N, C, H, W] * [C_out, C, kh, kw]`.

@@ -1,10 +1,11 @@
 //! Compute kernels docmoco supplies to burn through its backend-extension mechanism, where
-//! burn's own are the bottleneck (docs/performance.md).
+//! burn's own are the bottleneck (docs/performance.md): convolution and batch norm on the CPU.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
 
-use burn::tensor::{Bytes, DType, Shape};
+use burn::backend::DispatchDevice;
+use burn::tensor::{Bytes, DType, Shape, Tensor};
 use burn_flex::{FlexTensor, Layout};
 
 pub mod batch_norm;
@@ -29,6 +30,14 @@ pub fn use_burn_kernels(yes: bool) {
 /// Whether [`use_burn_kernels`] is on.
 pub fn burn_kernels() -> bool {
     BURN_KERNELS.load(Ordering::Relaxed)
+}
+
+/// Whether docmoco's CPU kernels take `x`: f32 on the CPU backend (`flex`), unless
+/// [`use_burn_kernels`] is on.
+pub(crate) fn takes<const D: usize>(x: &Tensor<D>) -> bool {
+    !burn_kernels()
+        && x.dtype() == DType::F32
+        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
 /// Runs `f` on the tensor's f32 values in row-major order (copying only a strided tensor).
