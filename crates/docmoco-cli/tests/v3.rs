@@ -86,6 +86,54 @@ fn kill_and_resume_matches(config: &[&str], tmp: &Path, data: &str) {
         (loss2 - loss).abs() < 1e-4,
         "resumed run ends at loss {loss2}, uninterrupted at {loss}"
     );
+    frozen_diagnostic_of_a_v3_run(&full);
+}
+
+/// The frozen diagnostic ran after each epoch, and `docmoco diagnose` measures the v3 run: the
+/// query side (with its predictor) against the momentum encoder, ranked among a batch of
+/// candidates as in training, with no queue.
+fn frozen_diagnostic_of_a_v3_run(run: &Path) {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let epoch_rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("epoch,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(epoch_rows.len(), 2, "{text}");
+    for row in &epoch_rows {
+        let (pos, neg): (f64, f64) = (row[8].parse().unwrap(), row[9].parse().unwrap());
+        assert!(
+            (-1.0..=1.0).contains(&pos) && (-1.0..=1.0).contains(&neg),
+            "{row:?}"
+        );
+        assert_eq!(row[10], "", "a v3 run has no stale keys: {row:?}");
+        let frozen: f64 = row[11].parse().unwrap();
+        assert!((0.0..=1.0).contains(&frozen), "{row:?}");
+        assert!(
+            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14]),
+            "{row:?}"
+        );
+    }
+    // The warmup epoch only measures: no flag before it has ended.
+    assert_eq!(epoch_rows[0][14], "ok", "{:?}", epoch_rows[0]);
+
+    let o = docmoco(&["diagnose", "--run", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = common::stdout(&o);
+    assert!(out.contains("cos(q,k+)"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("diagnosis.json")).unwrap())
+            .unwrap();
+    // 48 pages measured; each query against its own key and 7 others, as in a batch of 8.
+    assert_eq!(json["frozen"]["pages"].as_u64(), Some(48), "{json}");
+    assert_eq!(json["frozen"]["candidates"].as_u64(), Some(8), "{json}");
+    assert!(
+        json["queue_stale"].is_null() && json["queue_other"].is_null(),
+        "{json}"
+    );
+    let rank = json["frozen"]["pos_rank"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rank), "{json}");
+    assert!(json["spread"].as_f64().unwrap() > 0.0, "{json}");
 }
 
 #[test]

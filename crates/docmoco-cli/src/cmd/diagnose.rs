@@ -9,7 +9,7 @@ use docmoco::train::diagnose::diagnose_run;
 
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// A MoCo v1/v2 pre-training run (finished or still running: its newest checkpoint).
+    /// A MoCo v1/v2/v3 pre-training run (finished or still running: its newest checkpoint).
     #[arg(long)]
     pub run: PathBuf,
     /// Pages to measure on [default: the run's own data folder].
@@ -30,9 +30,7 @@ pub fn run(a: DiagnoseArgs) -> Result<()> {
         println!("warning: {reason}");
     }
     if d.flags.reasons.is_empty() {
-        println!(
-            "no shortcut or collapse flag: frozen encoders still tell a page's views from other pages'"
-        );
+        println!("{}", d.unflagged_verdict());
     }
     println!("diagnosis → {}", path.display());
     Ok(())

@@ -78,7 +78,7 @@ pub struct PretrainArgs {
     /// Run the kNN monitor every N epochs (0 = off).
     #[arg(long)]
     pub knn_every: Option<usize>,
-    /// Run the frozen-encoder shortcut/collapse diagnostic every N epochs (0 = off; MoCo v1/v2).
+    /// Run the frozen-encoder shortcut/collapse diagnostic every N epochs (0 = off).
     #[arg(long)]
     pub diag_every: Option<usize>,
     /// Lower bound of the random crop's area, as a fraction of the page.

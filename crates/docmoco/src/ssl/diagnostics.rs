@@ -322,7 +322,7 @@ pub fn flags(
         if t >= MIN_TRAIN_ACC && fr.instance_acc < FROZEN_OVER_TRAIN * t {
             f.shortcut = true;
             f.reasons.push(format!(
-                "training instance accuracy {:.0}% but only {:.0}% with frozen encoders ({} candidates): the pretext task is being won on a time signature of the key encoder, not on page content",
+                "training instance accuracy {:.0}% but only {:.0}% with frozen encoders ({} candidates): the pretext task is being won on something other than page content (v1/v2: a time signature of the key encoder; or batch statistics)",
                 t * 100.0,
                 fr.instance_acc * 100.0,
                 fr.candidates

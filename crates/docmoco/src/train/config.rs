@@ -192,8 +192,8 @@ pub struct TrainParams {
     pub knn_k: usize,
     #[serde(default = "default_knn_t")]
     pub knn_t: f64,
-    /// Frozen-encoder shortcut/collapse diagnostic every this many epochs (0 = off; MoCo
-    /// v1/v2), on `diag_pages` pages.
+    /// Frozen-encoder shortcut/collapse diagnostic every this many epochs (0 = off), on
+    /// `diag_pages` pages.
     #[serde(default = "default_diag_every")]
     pub diag_every: usize,
     #[serde(default = "default_diag_pages")]

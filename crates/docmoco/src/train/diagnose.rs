@@ -1,11 +1,12 @@
-//! The frozen-encoder diagnostic of a MoCo v1/v2 run, inside `pretrain` (every
-//! `train.diag_every` epochs) and as `docmoco diagnose` on a finished or running run.
+//! The frozen-encoder diagnostic of a MoCo run, inside `pretrain` (every `train.diag_every`
+//! epochs) and as `docmoco diagnose` on a finished or running run.
 //!
 //! Both encoders are frozen and put in eval mode; a sample of pages goes through the run's own
-//! two-view pipeline (query view → query encoder, key view → key encoder), and the measures of
-//! [`crate::ssl::diagnostics`] are read off: frozen instance accuracy with as many candidates as
-//! training had (1 + K), mean cos(q, k+) and cos(q, k−), the queue's stale keys of the same
-//! pages, and the spread / effective rank of the keys.
+//! two-view pipeline (query view → query side, key view → key side; [`FrozenNets`]), and the
+//! measures of [`crate::ssl::diagnostics`] are read off: frozen instance accuracy with as many
+//! candidates as training had (v1/v2: 1 + K; v3: the batch), mean cos(q, k+) and cos(q, k−),
+//! the queue's stale keys of the same pages (v1/v2), and the spread / effective rank of the
+//! keys.
 
 use std::path::{Path, PathBuf};
 
@@ -18,13 +19,14 @@ use super::checkpoint;
 use super::config::PretrainConfig;
 use super::data::{self, extract_features, Pages};
 use super::pretrain::to_tensor;
-use crate::model::Encoder;
+use crate::model::Backbone;
 use crate::ssl::diagnostics::{
     effective_rank, flags, frozen_similarities, spread, stale_ratio, top_share, Flags,
     FrozenSimilarities,
 };
 use crate::ssl::info_nce::l2_normalize;
 use crate::ssl::moco::{key_encoder_from, Moco};
+use crate::ssl::moco_v3::MocoV3;
 use crate::ssl::queue::KeyQueue;
 use docmoco_data::loader::{EvalLoader, PretrainLoader};
 use docmoco_data::PageCache;
@@ -33,6 +35,10 @@ use docmoco_data::PageCache;
 /// measurements of a run see the same crops, and far from any training epoch.
 const DIAG_EPOCH: u64 = 1 << 40;
 
+/// How many standard errors the frozen gap must reach for the positive to "clearly" stand
+/// out (random init: 0–1; the overlapping-view `moco-v2-doc` runs: 7–12).
+pub const CLEAR_GAP_SE: f64 = 3.0;
+
 /// Everything one diagnostic measured, and the flags.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Diagnosis {
@@ -40,9 +46,10 @@ pub struct Diagnosis {
     pub step: usize,
     pub frozen: FrozenSimilarities,
     /// Mean cosine of the frozen queries to the queue's keys of their own pages (made by
-    /// earlier key encoders), and to the other queued keys.
+    /// earlier key encoders), and to the other queued keys (v1/v2; `None` for v3: no queue).
     pub queue_stale: Option<f64>,
-    pub queue_other: f64,
+    #[serde(default)]
+    pub queue_other: Option<f64>,
     /// Spread (1 = even over the sphere, 0 = collapsed) and effective rank of the keys.
     pub spread: f64,
     pub effective_rank: f64,
@@ -65,7 +72,30 @@ impl Diagnosis {
     /// `(stale - other) / (pos - other)` for the frozen queries: 0 when the queue's old keys
     /// of a page look like strangers, 1 when they look like the fresh positive.
     pub fn stale_ratio(&self) -> Option<f64> {
-        stale_ratio(self.frozen.pos, self.queue_other, self.queue_stale)
+        stale_ratio(self.frozen.pos, self.queue_other?, self.queue_stale)
+    }
+
+    /// Whether the frozen positive stands out from the other pages' keys by more than
+    /// sampling noise: the gap at least [`CLEAR_GAP_SE`] standard errors.
+    pub fn positive_stands_out(&self) -> bool {
+        let gap = self.frozen.pos - self.frozen.neg;
+        gap > 0.0 && gap >= CLEAR_GAP_SE * self.frozen.gap_se
+    }
+
+    /// What the numbers say, in one sentence, when no flag is raised.
+    pub fn unflagged_verdict(&self) -> String {
+        let gap = self.frozen.pos - self.frozen.neg;
+        if self.positive_stands_out() {
+            format!(
+                "no shortcut or collapse flag: frozen encoders tell a page's views from other pages' (gap {gap:.3} = {:.0} s.e.)",
+                gap / self.frozen.gap_se.max(f64::MIN_POSITIVE)
+            )
+        } else {
+            format!(
+                "no shortcut or collapse flag, but the frozen positive does not clearly stand out (gap {gap:.3} ± {:.3} s.e.): the encoders have not learnt to tell pages apart",
+                self.frozen.gap_se
+            )
+        }
     }
 
     /// One line for the progress bar and the console.
@@ -121,28 +151,39 @@ impl FrozenProbe {
         })
     }
 
-    /// Measures `moco`'s encoders (frozen copies; the run's are not touched).
+    /// The sample a run measures every `train.diag_every` epochs, if it does.
+    pub fn for_run(pages: &Pages, cfg: &PretrainConfig) -> Result<Option<Self>> {
+        (cfg.train.diag_every > 0)
+            .then(|| Self::new(pages, cfg, cfg.train.diag_pages))
+            .transpose()
+    }
+
+    /// Measures `nets` (frozen copies; the run's networks are not touched).
     pub fn measure(
         &self,
-        moco: &Moco,
+        nets: &FrozenNets,
         step: usize,
         train_instance_acc: Option<f64>,
         device: &Device,
     ) -> Result<Diagnosis> {
-        let encoder_q = moco.encoder_q.valid();
-        let encoder_k = moco.encoder_k.valid();
-        let embed = |e: &Encoder, x: Tensor<4>| -> Result<(Tensor<2>, Vec<f32>)> {
-            let z = l2_normalize(e.forward(x));
-            let v = z
-                .clone()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("read-back: {e:?}"))?;
-            Ok((z, v))
-        };
+        let embed =
+            |f: &dyn Fn(Tensor<4>) -> Tensor<2>, x: Tensor<4>| -> Result<(Tensor<2>, Vec<f32>)> {
+                let z = l2_normalize(f(x));
+                let v = z
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("read-back: {e:?}"))?;
+                Ok((z, v))
+            };
         let (mut q, mut k, mut pages) = (Vec::new(), Vec::new(), Vec::new());
         let (mut stale_sum, mut stale_n, mut other_sum, mut other_n) = (0.0, 0usize, 0.0, 0usize);
+        let queue = nets.queue.map(|queue| KeyQueue {
+            keys: queue.keys.clone().to_device(device),
+            ptr: queue.ptr,
+            ids: queue.ids.clone(),
+        });
         for batch in self.loader.epoch_iter(DIAG_EPOCH, 0)? {
             let n = batch.query.n;
             let xq = to_tensor(
@@ -159,20 +200,17 @@ impl FrozenProbe {
                 batch.key.width,
                 device,
             );
-            let (zq, vq) = embed(&encoder_q, xq)?;
-            let (_, vk) = embed(&encoder_k, xk)?;
+            let (zq, vq) = embed(&*nets.query, xq)?;
+            let (_, vk) = embed(&*nets.key, xk)?;
             let ids = batch.query.indices.clone();
-            let queue = KeyQueue {
-                keys: moco.queue.keys.clone().to_device(device),
-                ptr: moco.queue.ptr,
-                ids: moco.queue.ids.clone(),
-            };
-            let (other, stale) = queue.similarities(&zq, Some(&ids));
-            other_sum += other * n as f64;
-            other_n += n;
-            if let Some((s, pairs)) = stale {
-                stale_sum += s * pairs as f64;
-                stale_n += pairs;
+            if let Some(queue) = &queue {
+                let (other, stale) = queue.similarities(&zq, Some(&ids));
+                other_sum += other * n as f64;
+                other_n += n;
+                if let Some((s, pairs)) = stale {
+                    stale_sum += s * pairs as f64;
+                    stale_n += pairs;
+                }
             }
             q.extend(vq);
             k.extend(vk);
@@ -181,21 +219,20 @@ impl FrozenProbe {
                 break;
             }
         }
-        let dim = moco.params.dim;
+        let dim = nets.dim;
         let n = pages.len().min(self.max_pages);
         if n < 2 {
             bail!("the diagnostic needs at least 2 pages, got {n}");
         }
         q.truncate(n * dim);
         k.truncate(n * dim);
-        let candidates = (moco.queue.len() + 1).min(n);
-        let frozen = frozen_similarities(&q, &k, n, dim, candidates);
+        let frozen = frozen_similarities(&q, &k, n, dim, nets.candidates.min(n));
         let queue_stale = (stale_n > 0).then(|| stale_sum / stale_n as f64);
-        let queue_other = other_sum / other_n.max(1) as f64;
+        let queue_other = (other_n > 0).then(|| other_sum / other_n as f64);
         let spread_k = spread(&k, n, dim);
         let rank_k = effective_rank(&k, n, dim);
         // The backbone on whole pages, as a linear probe or kNN will see it.
-        let whole = extract_features(&encoder_k.backbone, &self.whole_pages, device)?;
+        let whole = extract_features(&nets.key_backbone, &self.whole_pages, device)?;
         let m = whole.values.len() / whole.dim.max(1);
         let backbone_top_share = Some(top_share(&whole.values, m, whole.dim));
         let mut d = Diagnosis {
@@ -219,6 +256,50 @@ impl FrozenProbe {
             Some(rank_k),
         );
         Ok(d)
+    }
+}
+
+/// The frozen networks a diagnostic compares, in eval mode: v1/v2's query and key encoders
+/// with the queue, or v3's query (base encoder + predictor) and momentum encoder.
+pub struct FrozenNets<'a> {
+    query: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
+    key: Box<dyn Fn(Tensor<4>) -> Tensor<2>>,
+    /// The key side's backbone, read on whole pages as a probe or kNN reads it.
+    key_backbone: Backbone,
+    queue: Option<&'a KeyQueue>,
+    /// Candidates per query of the training task: 1 + K (v1/v2), the batch (v3, in-batch).
+    candidates: usize,
+    dim: usize,
+}
+
+impl<'a> FrozenNets<'a> {
+    /// MoCo v1/v2: `encoder_q` against `encoder_k`, and the queue's stale keys.
+    pub fn moco(moco: &'a Moco) -> Self {
+        let (q, k) = (moco.encoder_q.valid(), moco.encoder_k.valid());
+        Self {
+            key_backbone: Backbone::ResNet(k.backbone.clone()),
+            query: Box::new(move |x| q.forward(x)),
+            key: Box::new(move |x| k.forward(x)),
+            queue: Some(&moco.queue),
+            candidates: moco.queue.len() + 1,
+            dim: moco.params.dim,
+        }
+    }
+
+    /// MoCo v3: `predictor(base_encoder(x1))` against `momentum_encoder(x2)`, as the loss
+    /// compares them, ranked among `batch_size` candidates like the in-batch training task.
+    /// No queue, so no stale keys: a shortcut shows only as training accuracy far above the
+    /// frozen one (e.g. won on batch statistics, which eval mode removes).
+    pub fn moco_v3(moco: &MocoV3, batch_size: usize) -> Self {
+        let (q, k) = (moco.query.valid(), moco.momentum_encoder.valid());
+        Self {
+            key_backbone: k.backbone.clone(),
+            query: Box::new(move |x| q.forward(x)),
+            key: Box::new(move |x| k.forward(x)),
+            queue: None,
+            candidates: batch_size,
+            dim: moco.params.dim,
+        }
     }
 }
 
@@ -259,12 +340,6 @@ pub fn diagnose_run(
     })?;
     let mut cfg: PretrainConfig =
         toml::from_str(&text).with_context(|| format!("{}", cfg_path.display()))?;
-    if cfg.v3.is_some() {
-        bail!(
-            "{}: a MoCo v3 run has no queue and no momentum-encoder shortcut of this kind; `diagnose` reads MoCo v1/v2 runs",
-            run_dir.display()
-        );
-    }
     if let Some(d) = data {
         cfg.data.dir = Some(d.to_path_buf());
     }
@@ -277,33 +352,86 @@ pub fn diagnose_run(
     let ckpt = checkpoint::latest(&run_dir.join("checkpoints"))
         .with_context(|| format!("{} has no checkpoint yet", run_dir.display()))?;
     let device = crate::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
-    let encoder_cfg = cfg.encoder_config();
-    let moco = Moco::new(
-        &encoder_cfg,
-        cfg.moco.clone(),
-        cfg.train.seed,
-        &device,
-        &device,
-    );
-    let template_k = key_encoder_from(&moco.encoder_q, &encoder_cfg, &device);
-    let ck = checkpoint::load(&ckpt, moco.encoder_q.clone(), template_k, &device)?;
-    let moco = Moco {
-        encoder_q: ck.encoder_q,
-        encoder_k: ck.encoder_k,
-        queue: KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr, ck.meta.queue_ids),
-        params: cfg.moco.clone(),
-    };
     let pages = data::open_pages(&data_dir, data::cache_long_side(&cfg), quiet)?;
     let probe = FrozenProbe::new(&pages, &cfg, max_pages)?;
-    // With random initial keys still queued the training accuracy says nothing (see
-    // `KeyQueue::is_filled`).
-    let train_acc = moco
-        .queue
-        .is_filled()
-        .then(|| last_epoch_instance_acc(&run_dir.join("metrics.csv")))
-        .flatten();
-    let d = probe.measure(&moco, ck.meta.position.step, train_acc, &device)?;
+    let train_acc = || last_epoch_instance_acc(&run_dir.join("metrics.csv"));
+    let d = if cfg.v3.is_some() {
+        let (moco, step) = super::pretrain_v3::load_checkpoint(&cfg, &ckpt, &device)?;
+        let nets = FrozenNets::moco_v3(&moco, cfg.train.batch_size);
+        probe.measure(&nets, step, train_acc(), &device)?
+    } else {
+        let encoder_cfg = cfg.encoder_config();
+        let moco = Moco::new(
+            &encoder_cfg,
+            cfg.moco.clone(),
+            cfg.train.seed,
+            &device,
+            &device,
+        );
+        let template_k = key_encoder_from(&moco.encoder_q, &encoder_cfg, &device);
+        let ck = checkpoint::load(&ckpt, moco.encoder_q.clone(), template_k, &device)?;
+        let moco = Moco {
+            encoder_q: ck.encoder_q,
+            encoder_k: ck.encoder_k,
+            queue: KeyQueue::from_parts(ck.queue, ck.meta.queue_ptr, ck.meta.queue_ids),
+            params: cfg.moco.clone(),
+        };
+        // With random initial keys still queued the training accuracy says nothing (see
+        // `KeyQueue::is_filled`).
+        let train_acc = moco.queue.is_filled().then(train_acc).flatten();
+        probe.measure(
+            &FrozenNets::moco(&moco),
+            ck.meta.position.step,
+            train_acc,
+            &device,
+        )?
+    };
     let out = run_dir.join("diagnosis.json");
     checkpoint::write_atomic(&out, serde_json::to_string_pretty(&d)?.as_bytes())?;
     Ok((d, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diagnosis(pos: f64, neg: f64, gap_se: f64) -> Diagnosis {
+        Diagnosis {
+            step: 1,
+            frozen: FrozenSimilarities {
+                pos,
+                neg,
+                gap_se,
+                ..Default::default()
+            },
+            queue_stale: None,
+            queue_other: None,
+            spread: 0.9,
+            effective_rank: 30.0,
+            dim: 128,
+            backbone_top_share: None,
+            backbone_effective_rank: None,
+            train_instance_acc: None,
+            flags: Flags::default(),
+        }
+    }
+
+    /// Measured on real pages: the overlapping-view moco-v2-doc (gap 0.078 ± 0.008) stands
+    /// out, the non-overlapping moco-v3-doc (0.007 ± 0.003) and random init do not.
+    #[test]
+    fn the_verdict_needs_a_gap_of_several_standard_errors() {
+        let clear = diagnosis(0.45, 0.37, 0.008);
+        assert!(clear.positive_stands_out());
+        assert!(clear.unflagged_verdict().contains("tell a page's views"));
+        for d in [
+            diagnosis(0.009, 0.002, 0.003),
+            diagnosis(0.98, 0.98, 0.0),
+            diagnosis(0.30, 0.35, 0.001),
+        ] {
+            assert!(!d.positive_stands_out(), "{:?}", d.frozen);
+            assert!(d.unflagged_verdict().contains("does not clearly stand out"));
+        }
+        // No stale ratio without a queue.
+        assert_eq!(clear.stale_ratio(), None);
+    }
 }

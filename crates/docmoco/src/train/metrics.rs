@@ -4,12 +4,13 @@
 //! done. `epoch` rows: `epoch` is the number of epochs completed (0 = before training, the
 //! random-init kNN baseline), `loss` the epoch's mean loss, `knn_acc` the monitor's accuracy.
 //!
-//! The shortcut/collapse diagnostic (MoCo v1/v2, `ssl::diagnostics`) adds: on `step` rows the
+//! The shortcut/collapse diagnostic (`ssl::diagnostics`) adds: on MoCo v1/v2 `step` rows the
 //! mean `cos_pos` (q·k+), `cos_neg` (q· other pages' queued keys) and `cos_stale` (q· its own
 //! page's queued keys); on `epoch` rows the frozen-encoder `frozen_acc`, the key `spread` and
 //! effective rank `erank`, and `flags` (`ok`, `shortcut`, `collapse`, `shortcut+collapse`); there
 //! the cosine columns hold the frozen measurement: `cos_pos` frozen q·k+, `cos_neg` frozen q·
-//! other pages' queued keys, `cos_stale` frozen q· own page's queued keys.
+//! other pages' queued keys (v3, which has no queue: other pages' frozen keys), `cos_stale`
+//! frozen q· own page's queued keys (empty for v3).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

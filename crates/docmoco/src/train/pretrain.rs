@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::checkpoint::{self, Checkpoint, CheckpointMeta, TrainPosition};
 use super::config::PretrainConfig;
 use super::data;
-use super::diagnose::{Diagnosis, FrozenProbe};
+use super::diagnose::{Diagnosis, FrozenNets, FrozenProbe};
 use super::run;
 use crate::device;
 use crate::model::weights::save_torchvision;
@@ -55,7 +55,7 @@ pub struct PretrainSummary {
     pub interrupted: bool,
     /// Epoch of the best kNN accuracy, whose backbone is `backbone_best.safetensors`.
     pub best_knn_epoch: Option<usize>,
-    /// The last shortcut/collapse diagnostic (MoCo v1/v2 with `train.diag_every > 0`).
+    /// The last shortcut/collapse diagnostic (with `train.diag_every > 0`).
     pub diagnosis: Option<Diagnosis>,
 }
 
@@ -202,11 +202,7 @@ impl MocoMethod {
                 best_knn: ck.meta.best_knn,
             };
         }
-        let probe = if cfg.train.diag_every > 0 {
-            Some(FrozenProbe::new(&setup.pages, cfg, cfg.train.diag_pages)?)
-        } else {
-            None
-        };
+        let probe = FrozenProbe::for_run(&setup.pages, cfg)?;
         let parallel = if setup.devices.len() > 1 {
             Some(
                 DataParallel::new(&encoder_cfg, setup.devices.clone())
@@ -292,11 +288,17 @@ impl run::Method for MocoMethod {
         Ok(())
     }
 
-    fn diagnose(&mut self, step: usize, train_acc: Option<f64>) -> Result<Option<Diagnosis>> {
+    fn diagnose(
+        &mut self,
+        pos: &TrainPosition,
+        train_acc: Option<f64>,
+    ) -> Result<Option<Diagnosis>> {
         let Some(probe) = &self.probe else {
             return Ok(None);
         };
-        let mut d = probe.measure(&self.moco, step, train_acc, &self.plain)?;
+        let step = pos.step;
+        let nets = FrozenNets::moco(&self.moco);
+        let mut d = probe.measure(&nets, step, train_acc, &self.plain)?;
         // The first passes over the queue are a transient (fast-moving encoders, keys of the
         // first epoch): measured and logged, not flagged.
         let queue_passes = step * self.batch_size / self.moco.queue.len().max(1);

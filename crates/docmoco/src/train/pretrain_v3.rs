@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{load_module, read_json, read_tensors, StepDirWriter, TrainPosition};
 use super::config::{PretrainConfig, V3Optimizer};
+use super::diagnose::{Diagnosis, FrozenNets, FrozenProbe};
 use super::pretrain::{setup_run, to_tensor, PretrainOptions, PretrainSummary, RunSetup};
 use super::run;
 use crate::model::backbone::Backbone;
@@ -133,6 +134,29 @@ fn save_checkpoint(
     Ok(())
 }
 
+/// `moco` with the query side and momentum encoder of the checkpoint directory `path`.
+fn load_networks(mut moco: MocoV3, path: &Path, device: &Device) -> Result<(MocoV3, V3Meta)> {
+    let meta: V3Meta = read_json(&path.join("state.json"))?;
+    let template_m = momentum_encoder_from(&moco.query.encoder, &moco.config, device);
+    moco.query = load_module(moco.query, &path.join("query.safetensors"))?;
+    moco.momentum_encoder = load_module(template_m, &path.join("momentum.safetensors"))?;
+    Ok((moco, meta))
+}
+
+/// The networks of a v3 checkpoint directory (for `docmoco diagnose`), with its step.
+pub(crate) fn load_checkpoint(
+    cfg: &PretrainConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<(MocoV3, usize)> {
+    let (Some(v3), Some(net)) = (cfg.v3.as_ref(), cfg.v3_config()) else {
+        bail!("not a MoCo v3 configuration (no [v3] section)");
+    };
+    let moco = MocoV3::new(net, v3.moco.clone(), cfg.train.seed, device, device);
+    let (moco, meta) = load_networks(moco, path, device)?;
+    Ok((moco, meta.position.step))
+}
+
 /// The backbone alone, in the layout PyTorch users load: torchvision's for a ResNet, timm's
 /// key names for a ViT (LayerNorm gamma/beta and Linear layout converted by the adapter).
 fn save_backbone(backbone: &Backbone, path: &Path) -> Result<()> {
@@ -160,6 +184,12 @@ struct V3Method {
     momentum: (f64, bool),
     plain: Device,
     checkpoints: run::CheckpointTarget,
+    /// The frozen diagnostic's fixed sample (`train.diag_every > 0`).
+    probe: Option<FrozenProbe>,
+    batch_size: usize,
+    /// Flags are raised only after this many epochs: during the lr warmup (and the first
+    /// epoch) the random projector and predictor still map every page near one point.
+    settle_epochs: f64,
 }
 
 impl V3Method {
@@ -179,10 +209,8 @@ impl V3Method {
         let mut optim = V3Optim::new(&v3.optimizer);
         let mut start = run::Start::fresh();
         if let Some(path) = &setup.resume_from {
-            let meta: V3Meta = read_json(&path.join("state.json"))?;
-            let template_m = momentum_encoder_from(&moco.query.encoder, &net, plain);
-            moco.query = load_module(moco.query, &path.join("query.safetensors"))?;
-            moco.momentum_encoder = load_module(template_m, &path.join("momentum.safetensors"))?;
+            let meta;
+            (moco, meta) = load_networks(moco, path, plain)?;
             let entries = read_tensors(&path.join("state.safetensors"), plain)?;
             optim.restore(&entries, &meta.adam_steps);
             start = run::Start {
@@ -190,12 +218,16 @@ impl V3Method {
                 best_knn: meta.best_knn,
             };
         }
+        let probe = FrozenProbe::for_run(&setup.pages, cfg)?;
         let method = V3Method {
             moco,
             optim,
             momentum: (v3.moco.momentum, v3.moco.momentum_cos),
             plain: plain.clone(),
             checkpoints: run::CheckpointTarget::new(cfg, setup),
+            probe,
+            batch_size: cfg.train.batch_size,
+            settle_epochs: cfg.schedule.warmup_epochs.max(1.0),
         };
         Ok((method, start))
     }
@@ -229,6 +261,22 @@ impl run::Method for V3Method {
 
     fn export_backbone(&self, path: &Path) -> Result<()> {
         save_backbone(&self.moco.query.encoder.backbone, path)
+    }
+
+    fn diagnose(
+        &mut self,
+        pos: &TrainPosition,
+        train_acc: Option<f64>,
+    ) -> Result<Option<Diagnosis>> {
+        let Some(probe) = &self.probe else {
+            return Ok(None);
+        };
+        let nets = FrozenNets::moco_v3(&self.moco, self.batch_size);
+        let mut d = probe.measure(&nets, pos.step, train_acc, &self.plain)?;
+        if pos.epoch as f64 <= self.settle_epochs {
+            d.flags = Default::default();
+        }
+        Ok(Some(d))
     }
 
     fn save_checkpoint(&self, pos: &TrainPosition, best_knn: Option<f64>) -> Result<()> {

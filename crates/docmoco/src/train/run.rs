@@ -82,8 +82,12 @@ pub(crate) trait Method {
     /// Writes an atomic checkpoint with everything needed to resume exactly.
     fn save_checkpoint(&self, pos: &TrainPosition, best_knn: Option<f64>) -> Result<()>;
 
-    /// The frozen shortcut/collapse diagnostic, for a method that has one (v1/v2).
-    fn diagnose(&mut self, _step: usize, _train_acc: Option<f64>) -> Result<Option<Diagnosis>> {
+    /// The frozen shortcut/collapse diagnostic (`None` when the run measures none).
+    fn diagnose(
+        &mut self,
+        _pos: &TrainPosition,
+        _train_acc: Option<f64>,
+    ) -> Result<Option<Diagnosis>> {
         Ok(None)
     }
 }
@@ -288,7 +292,7 @@ pub(crate) fn run<M: Method>(
         let mut diag_row = None;
         if due(cfg.train.diag_every) {
             let train_acc = (epoch_acc.1 > 0).then(|| epoch_acc.0 / epoch_acc.1 as f64);
-            if let Some(d) = method.diagnose(pos.step, train_acc)? {
+            if let Some(d) = method.diagnose(&pos, train_acc)? {
                 progress.message(&format!("epoch {e}: {}", d.summary()));
                 let newly = d.flags.label() != "ok"
                     && diagnosis
@@ -317,9 +321,10 @@ pub(crate) fn run<M: Method>(
             lr: cfg.schedule.lr_at_epoch(epoch, epochs),
             img_per_s: rate(images),
             knn_acc,
-            // On epoch rows the cosine columns are the frozen diagnostic's.
+            // On epoch rows the cosine columns are the frozen diagnostic's: cos(q, k−) over the
+            // queue (v1/v2) or over the other pages' frozen keys (v3).
             cos_pos: d.map(|d| d.frozen.pos),
-            cos_neg: d.map(|d| d.queue_other),
+            cos_neg: d.map(|d| d.queue_other.unwrap_or(d.frozen.neg)),
             cos_stale: d.and_then(|d| d.queue_stale),
             frozen_acc: d.map(|d| d.frozen.instance_acc),
             spread: d.map(|d| d.spread),

@@ -227,14 +227,19 @@ fn diagnosis_block(d: Option<Value>, html: &mut String) {
                 .collect()
         })
         .unwrap_or_default();
+    // v3 runs have no queue, hence no stale keys of the same page.
+    let stale = match f(&["queue_stale"]) {
+        s if s.is_nan() => String::new(),
+        s => format!(", queued keys of the same page {s:.3}"),
+    };
     let _ = write!(
         html,
-        "<h3>Shortcut / collapse diagnostic (last)</h3><p>frozen instance accuracy {:.1}% ({} candidates), cos(q,k+) {:.3} vs cos(q,k−) {:.3}, queued keys of the same page {:.3}, spread {:.2}, effective rank {:.1}</p>",
+        "<h3>Shortcut / collapse diagnostic (last)</h3><p>frozen instance accuracy {:.1}% ({} candidates), cos(q,k+) {:.3} vs cos(q,k−) {:.3} (own key above {:.0}% of the others){stale}, spread {:.2}, effective rank {:.1}</p>",
         f(&["frozen", "instance_acc"]) * 100.0,
         f(&["frozen", "candidates"]),
         f(&["frozen", "pos"]),
-        f(&["queue_other"]),
-        f(&["queue_stale"]),
+        f(&["frozen", "neg"]),
+        f(&["frozen", "pos_rank"]) * 100.0,
         f(&["spread"]),
         f(&["effective_rank"]),
     );
