@@ -6,7 +6,8 @@ use clap::Parser;
 
 fn main() {
     let cli = cmd::Cli::parse();
-    if let Err(err) = cmd::run(cli) {
+    // On a worker of the compute pool: parallel kernels then cost no cross-thread hand-off.
+    if let Err(err) = docmoco::kernels::on_compute_pool(|| cmd::run(cli)) {
         eprintln!("error: {err}");
         for cause in err.chain().skip(1) {
             eprintln!("  caused by: {cause}");

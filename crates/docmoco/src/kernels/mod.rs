@@ -13,6 +13,34 @@ pub mod batch_norm_cpu;
 pub mod conv2d;
 pub mod conv_cpu;
 
+/// Runs `f` on a worker thread of rayon's global pool, the pool docmoco's kernels and burn's
+/// CPU backend split their work over: every command of the CLI runs this way.
+///
+/// Why: called from a thread outside the pool, each parallel operation (several per layer) is
+/// handed to the pool and the caller sleeps until it is done — a cross-thread wake-up per
+/// operation, and one core's worth of threads idle meanwhile. From a worker, the same
+/// operation is split by work stealing and the calling thread computes its share. Measured
+/// (alternating runs, docs/performance.md): MoCo step +3–7%, DBNet training step +40%, DBNet
+/// page inference +10–40%. The environment variable `DOCMOCO_OFF_POOL` (any value but `0`)
+/// keeps the caller's thread, to measure the difference. Results are the same bit for bit.
+///
+/// The pool's threads get the main thread's usual 8 MiB stack (rayon's default is 2 MiB), as
+/// `f` now runs the whole program; a pool built before the first call is used as it is.
+pub fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: std::sync::Once = std::sync::Once::new();
+    let off = std::env::var_os("DOCMOCO_OFF_POOL").is_some_and(|v| v != "0");
+    if off || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    POOL.call_once(|| {
+        // An error means the global pool already exists: then it is used as it is.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .stack_size(8 << 20)
+            .build_global();
+    });
+    rayon::scope(|_| f())
+}
+
 /// Set by [`use_burn_kernels`]; starts as the environment variable `DOCMOCO_BURN_CONV` (any value
 /// but `0`), which makes every command compute exactly what docmoco computed before it had its
 /// own kernels: the same float summation order, so runs recorded then replay bit for bit.
