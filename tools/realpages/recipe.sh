@@ -1,11 +1,11 @@
 #!/bin/bash
-# The second and third studies of docs/doc-recipe.md: `moco-v2-doc` on the real-page set, seeds
-# 0–2, against random inits, evaluated at the scale the crops were trained at (320 px) and at
-# 256 / 96 px, and the frozen diagnostic (`docmoco diagnose`) of each run and of random inits
-# seen through the same pipeline.
+# The second to fourth studies of docs/doc-recipe.md: `moco-v2-doc` and `moco-v3-doc` on the
+# real-page set, seeds 0–2, against random inits, evaluated at the scale the crops were trained
+# at (320 px; v2 also at 256 / 96 px), and the frozen diagnostic (`docmoco diagnose`) of each
+# run and of random inits seen through the same pipeline.
 #   tools/realpages/recipe.sh OUT_DIR
 # Needs DOCMOCO (default target/release/docmoco), REALPAGES (default /work/realpages, made by
-# build.sh: its unlabeled/ and cls/) and python3 with numpy. About 30 min alone on 2 cores.
+# build.sh: its unlabeled/ and cls/) and python3 with numpy. About 60 min alone on 2 cores.
 set -euo pipefail
 D=${DOCMOCO:-target/release/docmoco}
 R=${REALPAGES:-/work/realpages}
@@ -43,6 +43,18 @@ for seed in 0 1 2; do
   [ -f "$rnd/backbone.safetensors" ] || "$D" pretrain --preset moco-v2-doc --seed "$seed" \
     --steps 1 --lr 1e-12 --knn-every 0 --diag-every 0 --data "$R/unlabeled" --out "$rnd" --quiet
   diagnose "$rnd" random "$seed"
+done
+for seed in 0 1 2; do
+  run="$out/v3doc_s$seed"
+  [ -f "$run/backbone.safetensors" ] || "$D" pretrain --preset moco-v3-doc --seed "$seed" \
+    --data "$R/unlabeled" --knn-data "$R/cls" --out "$run" --quiet
+  probe "moco:$run/backbone.safetensors" v3 "$seed" 320
+  knn "moco:$run/backbone.safetensors" v3 "$seed" 320
+  diagnose "$run" v3 "$seed"
+  rnd="$out/v3_random_diag_s$seed"
+  [ -f "$rnd/backbone.safetensors" ] || "$D" pretrain --preset moco-v3-doc --seed "$seed" \
+    --steps 1 --lr 1e-12 --knn-every 0 --diag-every 0 --data "$R/unlabeled" --out "$rnd" --quiet
+  diagnose "$rnd" v3-random "$seed"
 done
 for seed in 0 1 2 3 4 5 6 7 8 9; do
   for size in 320 256 96; do
