@@ -130,17 +130,13 @@ fn diagnostic_of_a_finished_run(run: &Path) {
         .next()
         .unwrap()
         .ends_with("frozen_acc,spread,erank,flags"));
-    let epoch_rows: Vec<Vec<&str>> = text
-        .lines()
-        .filter(|l| l.starts_with("epoch,"))
-        .map(|l| l.split(',').collect())
-        .collect();
+    let epoch_rows = common::epoch_rows(run);
     assert_eq!(epoch_rows.len(), 2, "{text}");
     for row in &epoch_rows {
         let frozen: f64 = row[11].parse().unwrap();
         assert!((0.0..=1.0).contains(&frozen), "{row:?}");
         assert!(
-            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14]),
+            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14].as_str()),
             "{row:?}"
         );
     }

@@ -93,13 +93,8 @@ fn kill_and_resume_matches(config: &[&str], tmp: &Path, data: &str) {
 /// query side (with its predictor) against the momentum encoder, ranked among a batch of
 /// candidates as in training, with no queue.
 fn frozen_diagnostic_of_a_v3_run(run: &Path) {
-    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    let epoch_rows: Vec<Vec<&str>> = text
-        .lines()
-        .filter(|l| l.starts_with("epoch,"))
-        .map(|l| l.split(',').collect())
-        .collect();
-    assert_eq!(epoch_rows.len(), 2, "{text}");
+    let epoch_rows = common::epoch_rows(run);
+    assert_eq!(epoch_rows.len(), 2, "{epoch_rows:?}");
     for row in &epoch_rows {
         let (pos, neg): (f64, f64) = (row[8].parse().unwrap(), row[9].parse().unwrap());
         assert!(
@@ -110,7 +105,7 @@ fn frozen_diagnostic_of_a_v3_run(run: &Path) {
         let frozen: f64 = row[11].parse().unwrap();
         assert!((0.0..=1.0).contains(&frozen), "{row:?}");
         assert!(
-            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14]),
+            ["ok", "shortcut", "collapse", "shortcut+collapse"].contains(&row[14].as_str()),
             "{row:?}"
         );
     }

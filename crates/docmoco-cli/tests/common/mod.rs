@@ -37,3 +37,12 @@ pub fn corpus(dir: &Path, pages: usize, size: u32) -> PathBuf {
     assert!(o.status.success(), "synth failed: {}", stderr(&o));
     out
 }
+
+/// The `epoch` rows of a run's `metrics.csv`, split into columns.
+pub fn epoch_rows(run: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("epoch,"))
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}

@@ -158,12 +158,14 @@ impl FrozenProbe {
             .transpose()
     }
 
-    /// Measures `nets` (frozen copies; the run's networks are not touched).
+    /// Measures `nets` (frozen copies; the run's networks are not touched). With `flag` false
+    /// (a run's transient first epochs) the numbers are measured and no flag is raised.
     pub fn measure(
         &self,
         nets: &FrozenNets,
         step: usize,
         train_instance_acc: Option<f64>,
+        flag: bool,
         device: &Device,
     ) -> Result<Diagnosis> {
         let embed =
@@ -248,13 +250,15 @@ impl FrozenProbe {
             train_instance_acc,
             flags: Flags::default(),
         };
-        d.flags = flags(
-            train_instance_acc,
-            Some(&d.frozen),
-            d.stale_ratio(),
-            Some(spread_k),
-            Some(rank_k),
-        );
+        if flag {
+            d.flags = flags(
+                train_instance_acc,
+                Some(&d.frozen),
+                d.stale_ratio(),
+                Some(spread_k),
+                Some(rank_k),
+            );
+        }
         Ok(d)
     }
 }
@@ -358,7 +362,7 @@ pub fn diagnose_run(
     let d = if cfg.v3.is_some() {
         let (moco, step) = super::pretrain_v3::load_checkpoint(&cfg, &ckpt, &device)?;
         let nets = FrozenNets::moco_v3(&moco, cfg.train.batch_size);
-        probe.measure(&nets, step, train_acc(), &device)?
+        probe.measure(&nets, step, train_acc(), true, &device)?
     } else {
         let encoder_cfg = cfg.encoder_config();
         let moco = Moco::new(
@@ -379,12 +383,8 @@ pub fn diagnose_run(
         // With random initial keys still queued the training accuracy says nothing (see
         // `KeyQueue::is_filled`).
         let train_acc = moco.queue.is_filled().then(train_acc).flatten();
-        probe.measure(
-            &FrozenNets::moco(&moco),
-            ck.meta.position.step,
-            train_acc,
-            &device,
-        )?
+        let step = ck.meta.position.step;
+        probe.measure(&FrozenNets::moco(&moco), step, train_acc, true, &device)?
     };
     let out = run_dir.join("diagnosis.json");
     checkpoint::write_atomic(&out, serde_json::to_string_pretty(&d)?.as_bytes())?;

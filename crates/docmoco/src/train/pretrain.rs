@@ -296,16 +296,14 @@ impl run::Method for MocoMethod {
         let Some(probe) = &self.probe else {
             return Ok(None);
         };
-        let step = pos.step;
-        let nets = FrozenNets::moco(&self.moco);
-        let mut d = probe.measure(&nets, step, train_acc, &self.plain)?;
         // The first passes over the queue are a transient (fast-moving encoders, keys of the
         // first epoch): measured and logged, not flagged.
-        let queue_passes = step * self.batch_size / self.moco.queue.len().max(1);
-        if queue_passes < SETTLE_QUEUE_PASSES {
-            d.flags = Default::default();
-        }
-        Ok(Some(d))
+        let queue_passes = pos.step * self.batch_size / self.moco.queue.len().max(1);
+        let flag = queue_passes >= SETTLE_QUEUE_PASSES;
+        let nets = FrozenNets::moco(&self.moco);
+        probe
+            .measure(&nets, pos.step, train_acc, flag, &self.plain)
+            .map(Some)
     }
 }
 

@@ -271,12 +271,11 @@ impl run::Method for V3Method {
         let Some(probe) = &self.probe else {
             return Ok(None);
         };
+        let flag = pos.epoch as f64 > self.settle_epochs;
         let nets = FrozenNets::moco_v3(&self.moco, self.batch_size);
-        let mut d = probe.measure(&nets, pos.step, train_acc, &self.plain)?;
-        if pos.epoch as f64 <= self.settle_epochs {
-            d.flags = Default::default();
-        }
-        Ok(Some(d))
+        probe
+            .measure(&nets, pos.step, train_acc, flag, &self.plain)
+            .map(Some)
     }
 
     fn save_checkpoint(&self, pos: &TrainPosition, best_knn: Option<f64>) -> Result<()> {
