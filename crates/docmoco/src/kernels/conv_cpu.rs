@@ -14,7 +14,6 @@
 
 use std::ops::Range;
 
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Shapes and options of one convolution, with its output size.
@@ -229,6 +228,63 @@ fn shifted_plane(
     }
 }
 
+/// Rows of [`im2col_t`]'s matrix: `K` rounded up to 16 floats, one AVX-512 register.
+pub fn padded_k(g: &ConvGeometry) -> usize {
+    g.k().next_multiple_of(16)
+}
+
+/// `colsT = im2col(x)ᵀ` for the chunk, one row of [`padded_k`] values per output position
+/// (zero beyond `K`): the layout of the weight-gradient product `dW = dY · colsᵀ`.
+///
+/// Why a second layout: that product reduces over the output positions, so `gemm` would pack
+/// `cols` into runs along `K` before multiplying, a gather across as many rows as its
+/// micro-kernel is tall. Here `K` is already the contiguous axis, the product reads the matrix
+/// in place, and with `K` a multiple of the register width it stays on AVX-512 even for
+/// narrow layers (docs/performance.md, "Choosing the kernel per product"). Each task fills the
+/// rows of one output row of one image, a block small enough to stay in cache while its
+/// columns are written one kernel tap at a time.
+pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
+    assert_eq!(x.len(), g.x_len());
+    let (kp, plane) = (padded_k(g), g.h * g.w);
+    assert_eq!(cols_t.len(), kp * chunk.columns(g));
+    cols_t
+        .par_chunks_mut(g.w_out * kp)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let (local, r) = (block / chunk.rows.len(), block % chunk.rows.len());
+            let (n, oh) = (chunk.images.start + local, chunk.rows.start + r);
+            for line in out.chunks_exact_mut(kp) {
+                line[g.k()..].fill(0.0);
+            }
+            for c in 0..g.c_in {
+                let src = &x[(n * g.c_in + c) * plane..][..plane];
+                for i in 0..g.kh {
+                    for j in 0..g.kw {
+                        let t = (c * g.kh + i) * g.kw + j;
+                        let (off_h, off_w) = g.offsets(i, j);
+                        let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
+                        let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+                        if !rows_ok.contains(&oh) {
+                            for line in out.chunks_exact_mut(kp) {
+                                line[t] = 0.0;
+                            }
+                            continue;
+                        }
+                        let ih = (oh * g.stride[0]) as isize + off_h;
+                        let src_line = &src[ih as usize * g.w..][..g.w];
+                        for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
+                            line[t] = if cols_ok.contains(&ow) {
+                                src_line[((ow * g.stride[1]) as isize + off_w) as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+        });
+}
+
 /// `dx += col2im(dcols)` for the chunk: every column's values added back to the input pixels
 /// it was read from. Each (image, channel) plane is summed by one task, so no two tasks write
 /// the same pixel; chunks of one image's rows overlap at their borders, hence `+=`.
@@ -279,51 +335,7 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
         });
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (`+=` when `accumulate`), each operand given by its
-/// (column stride, row stride).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_strides: (isize, isize),
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (isize, isize),
-    rhs: &[f32],
-    rhs_strides: (isize, isize),
-) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
-    let parallelism = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: every caller passes dense buffers whose lengths (asserted above) cover what the
-    // strides address, and `dst` is not aliased by `lhs` or `rhs`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_strides.0,
-            dst_strides.1,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_strides.0,
-            lhs_strides.1,
-            rhs.as_ptr(),
-            rhs_strides.0,
-            rhs_strides.1,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
+use super::matmul::product as matmul;
 
 /// The chunk of an NCHW output (or output gradient) → `[C_out, columns]`, one matrix row per
 /// output channel.
@@ -390,15 +402,8 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = Default::default();
 }
 
-/// Runs `f(cols, rows)` with the thread's scratch buffers, grown to the largest chunk's
-/// im2col matrix and output rows.
-fn with_scratch<R>(
-    g: &ConvGeometry,
-    chunks: &[Chunk],
-    f: impl FnOnce(&mut [f32], &mut [f32]) -> R,
-) -> R {
-    let columns = chunks.iter().map(|c| c.columns(g)).max().unwrap_or(0);
-    let (cols, rows) = (g.k() * columns, g.c_out * columns);
+/// Runs `f(cols, rows)` with the thread's scratch buffers, grown to `cols` and `rows` floats.
+fn with_scratch<R>(cols: usize, rows: usize, f: impl FnOnce(&mut [f32], &mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| {
         // Taken already: this thread is a rayon worker that picked up a second convolution
         // while waiting inside the first. Rare; it gets buffers of its own.
@@ -416,6 +421,11 @@ fn with_scratch<R>(
     })
 }
 
+/// Columns of the largest of the chunks.
+fn widest(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
+    chunks.iter().map(|c| c.columns(g)).max().unwrap_or(0)
+}
+
 /// `y = conv(x, w)` (no bias), NCHW.
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     forward_in_chunks(x, w, g, CHUNK_FLOATS)
@@ -426,7 +436,8 @@ fn forward_in_chunks(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Ve
     assert_eq!(w.len(), g.weight_len());
     let mut y = vec![0.0; g.y_len()];
     let chunks = chunks(g, limit);
-    with_scratch(g, &chunks, |cols, rows| {
+    let columns = widest(g, &chunks);
+    with_scratch(g.k() * columns, g.c_out * columns, |cols, rows| {
         for chunk in &chunks {
             let columns = chunk.columns(g);
             let (cols, rows) = (&mut cols[..g.k() * columns], &mut rows[..g.c_out * columns]);
@@ -473,28 +484,33 @@ fn backward_in_chunks(
     assert_eq!(w.len(), g.weight_len());
     assert_eq!(dy.len(), g.y_len());
     let mut dx = want_dx.then(|| vec![0.0; g.x_len()]);
-    let mut dw = want_dw.then(|| vec![0.0; g.weight_len()]);
+    // dW over the padded K of `im2col_t` (the same buffer when K needs no padding).
+    let kp = padded_k(g);
+    let mut dw = want_dw.then(|| vec![0.0; g.c_out * kp]);
     let chunks = chunks(g, limit);
-    with_scratch(g, &chunks, |cols, rows| {
+    let columns = widest(g, &chunks);
+    with_scratch(kp * columns, g.c_out * columns, |cols, rows| {
         for (i, chunk) in chunks.iter().enumerate() {
             let columns = chunk.columns(g);
-            let (cols, rows) = (&mut cols[..g.k() * columns], &mut rows[..g.c_out * columns]);
+            let rows = &mut rows[..g.c_out * columns];
             let (k, stride) = (g.k() as isize, columns as isize);
             gather_channels(dy, g, chunk, rows);
             if let Some(dw) = dw.as_mut() {
-                im2col(x, g, chunk, cols);
+                let cols_t = &mut cols[..kp * columns];
+                im2col_t(x, g, chunk, cols_t);
                 matmul(
-                    (g.c_out, g.k(), columns),
+                    (g.c_out, kp, columns),
                     dw,
-                    (1, k),
+                    (1, kp as isize),
                     i > 0,
                     rows,
                     (1, stride),
-                    cols,
-                    (stride, 1),
+                    cols_t,
+                    (1, kp as isize),
                 );
             }
             if let Some(dx) = dx.as_mut() {
+                let cols = &mut cols[..g.k() * columns];
                 matmul(
                     (g.k(), columns, g.c_out),
                     cols,
@@ -508,6 +524,16 @@ fn backward_in_chunks(
                 col2im(cols, g, chunk, dx);
             }
         }
+    });
+    let dw = dw.map(|mut dw| {
+        if kp != g.k() {
+            // Drop the padding columns: row `co` moves from `co·kp` to `co·K`.
+            for co in 0..g.c_out {
+                dw.copy_within(co * kp..co * kp + g.k(), co * g.k());
+            }
+            dw.truncate(g.weight_len());
+        }
+        dw
     });
     (dx, dw)
 }
@@ -614,8 +640,35 @@ mod tests {
         let x = random(g.x_len(), 1);
         let w = random(g.weight_len(), 2);
         let alone = forward(&x, &w, &g);
-        let nested = with_scratch(&g, &chunks(&g, CHUNK_FLOATS), |_, _| forward(&x, &w, &g));
+        let nested = with_scratch(1, 1, |_, _| forward(&x, &w, &g));
         assert_eq!(nested, alone);
+    }
+
+    /// `im2col_t` is `im2col` transposed, zero-padded to `padded_k`, for every geometry and for
+    /// chunks of whole images and of single output rows.
+    #[test]
+    fn transposed_columns_are_the_columns_transposed() {
+        for (s, g) in geometries().iter().enumerate() {
+            let x = random(g.x_len(), s as u64);
+            for chunk in chunks(g, CHUNK_FLOATS).into_iter().chain(chunks(g, 1)) {
+                let columns = chunk.columns(g);
+                let mut cols = vec![f32::NAN; g.k() * columns];
+                im2col(&x, g, &chunk, &mut cols);
+                let kp = padded_k(g);
+                let mut cols_t = vec![f32::NAN; kp * columns];
+                im2col_t(&x, g, &chunk, &mut cols_t);
+                for p in 0..columns {
+                    for t in 0..kp {
+                        let want = if t < g.k() {
+                            cols[t * columns + p]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(cols_t[p * kp + t], want, "{g:?} {chunk:?} p={p} t={t}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod batch_norm;
 pub mod batch_norm_cpu;
 pub mod conv2d;
 pub mod conv_cpu;
+pub mod matmul;
 
 /// Runs `f` on a worker thread of rayon's global pool, the pool docmoco's kernels and burn's
 /// CPU backend split their work over: every command of the CLI runs this way.
