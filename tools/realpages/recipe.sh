@@ -4,6 +4,9 @@
 # at (320 px; v2 also at 256 / 96 px), and the frozen diagnostic (`docmoco diagnose`) of each
 # run and of random inits seen through the same pipeline.
 #   tools/realpages/recipe.sh OUT_DIR
+# The studies' numbers were recorded with the portable build: to replay them bit for bit, build
+# `cargo build --release -p docmoco-cli --no-default-features` (the default build's AVX-512
+# kernels sum in another order, and the runs move as a whole).
 # Needs DOCMOCO (default target/release/docmoco), REALPAGES (default /work/realpages, made by
 # build.sh: its unlabeled/ and cls/) and python3 with numpy. About 60 min alone on 2 cores.
 set -euo pipefail
