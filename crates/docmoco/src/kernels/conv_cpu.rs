@@ -245,41 +245,37 @@ pub fn padded_k(g: &ConvGeometry) -> usize {
 /// columns are written one kernel tap at a time.
 pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
     assert_eq!(x.len(), g.x_len());
-    let (kp, plane) = (padded_k(g), g.h * g.w);
+    let (kp, plane, taps) = (padded_k(g), g.h * g.w, g.kh * g.kw);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
+    // Per kernel tap: its input offsets and the output rows and columns that read the input.
+    let tap_ranges: Vec<_> = (0..taps)
+        .map(|tap| {
+            let (off_h, off_w) = g.offsets(tap / g.kw, tap % g.kw);
+            let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
+            let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+            (off_h, off_w, rows_ok, cols_ok)
+        })
+        .collect();
     cols_t
         .par_chunks_mut(g.w_out * kp)
         .enumerate()
         .for_each(|(block, out)| {
             let (local, r) = (block / chunk.rows.len(), block % chunk.rows.len());
             let (n, oh) = (chunk.images.start + local, chunk.rows.start + r);
-            for line in out.chunks_exact_mut(kp) {
+            let image = &x[n * g.c_in * plane..][..g.c_in * plane];
+            for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
                 line[g.k()..].fill(0.0);
-            }
-            for c in 0..g.c_in {
-                let src = &x[(n * g.c_in + c) * plane..][..plane];
-                for i in 0..g.kh {
-                    for j in 0..g.kw {
-                        let t = (c * g.kh + i) * g.kw + j;
-                        let (off_h, off_w) = g.offsets(i, j);
-                        let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
-                        let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
-                        if !rows_ok.contains(&oh) {
-                            for line in out.chunks_exact_mut(kp) {
-                                line[t] = 0.0;
-                            }
-                            continue;
-                        }
-                        let ih = (oh * g.stride[0]) as isize + off_h;
-                        let src_line = &src[ih as usize * g.w..][..g.w];
-                        for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
-                            line[t] = if cols_ok.contains(&ow) {
-                                src_line[((ow * g.stride[1]) as isize + off_w) as usize]
-                            } else {
-                                0.0
-                            };
-                        }
+                for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
+                    // Row t = c·taps + tap of the line: one value per input channel.
+                    let column = line[tap..].iter_mut().step_by(taps).take(g.c_in);
+                    if !rows_ok.contains(&oh) || !cols_ok.contains(&ow) {
+                        column.for_each(|v| *v = 0.0);
+                        continue;
                     }
+                    let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+                    let iw = ((ow * g.stride[1]) as isize + off_w) as usize;
+                    let pixels = image[ih * g.w + iw..].iter().step_by(plane);
+                    column.zip(pixels).for_each(|(v, p)| *v = *p);
                 }
             }
         });
