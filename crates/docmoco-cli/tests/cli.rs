@@ -431,3 +431,54 @@ fn pretrain_on_two_devices_follows_the_one_device_run() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("train.devices"), "{}", stderr(&o));
 }
+
+/// `bench conv` times the three passes of the stem and of one convolution per stage, and
+/// `DOCMOCO_MATMUL=avx2` holds the products to the AVX2 family.
+#[test]
+fn bench_conv_times_every_pass_of_every_layer() {
+    let args = [
+        "bench",
+        "conv",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "2",
+        "--width-mult",
+        "0.125",
+        "--iters",
+        "1",
+        "--json",
+    ];
+    let o = docmoco(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["layer"].as_str().unwrap(),
+                r["pass"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(names.len(), 15, "{names:?}");
+    assert_eq!(names[0], "stem forward");
+    assert_eq!(names[14], "stage4 input_grad");
+    for r in &rows {
+        let g = r["gflops"].as_f64().unwrap();
+        assert!(g.is_finite() && g > 0.0, "{r}");
+    }
+    let avx2 = std::process::Command::new(env!("CARGO_BIN_EXE_docmoco"))
+        .args(args)
+        .env("DOCMOCO_MATMUL", "avx2")
+        .output()
+        .expect("docmoco runs");
+    assert!(String::from_utf8_lossy(&avx2.stdout).contains("\"family\":\"avx2\""));
+    let bad = docmoco(&["bench", "conv", "--batch-size", "0"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--batch-size"), "{}", stderr(&bad));
+}

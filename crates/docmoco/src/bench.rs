@@ -214,3 +214,94 @@ pub fn detect_infer(
         let _ = model.forward_prob(x.clone()).into_data();
     }))
 }
+
+/// One convolution's three matrix-product passes, timed through docmoco's CPU kernels.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConvPassResult {
+    /// Which layer: `stem` or `stageN` (its first 3×3, stride-1 convolution).
+    pub layer: String,
+    /// `forward`, `weight_grad` or `input_grad`.
+    pub pass: String,
+    /// Matrix-multiply micro-kernel family the process may use for the pass: `avx512` or `avx2`
+    /// (what [`crate::kernels::matmul::widest`] allows; narrow products may still take AVX2).
+    pub family: String,
+    pub milliseconds: f64,
+    /// Multiply-adds × 2 of the pass's product, per second.
+    pub gflops: f64,
+}
+
+/// Times the forward, weight-gradient and input-gradient passes of ResNet-18's stem and of one
+/// 3×3 convolution per stage, at the given input size, batch and width, through
+/// [`crate::kernels::conv_cpu`] (im2col, the product, the layout copies): how fast docmoco's
+/// convolution kernels run on this CPU. `DOCMOCO_MATMUL=avx2` in the environment keeps the
+/// products on AVX2, to compare the families in one binary.
+pub fn conv_passes(
+    image_size: usize,
+    batch: usize,
+    width_mult: f64,
+    warmup: usize,
+    iters: usize,
+) -> Vec<ConvPassResult> {
+    use crate::kernels::conv_cpu::{backward, forward, ConvGeometry};
+    use crate::kernels::matmul::{widest, Isa};
+    let width = |c: usize| ((c as f64 * width_mult).round() as usize).max(1);
+    let stem_out = image_size.div_ceil(2);
+    // (name, input channels, output channels, kernel, stride, input side)
+    let mut layers = vec![("stem".to_string(), 3, width(64), 7, 2, image_size)];
+    let mut side = stem_out.div_ceil(2); // after the stem's max pool
+    for (s, c) in [64, 128, 256, 512].into_iter().enumerate() {
+        if s > 0 {
+            side = side.div_ceil(2);
+        }
+        layers.push((format!("stage{}", s + 1), width(c), width(c), 3, 1, side));
+    }
+    let family = match widest() {
+        Isa::Avx512 => "avx512",
+        Isa::Avx2 => "avx2",
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let dist = Uniform::new(-1.0f32, 1.0);
+    let mut random = |n: usize| -> Vec<f32> { (0..n).map(|_| dist.sample(&mut rng)).collect() };
+    let mut out = Vec::new();
+    for (layer, c_in, c_out, k, stride, side) in layers {
+        let pad = k / 2;
+        let Some(g) = ConvGeometry::new(
+            [batch, c_in, side, side],
+            [c_out, c_in, k, k],
+            [stride; 2],
+            [pad; 2],
+            [1, 1],
+        ) else {
+            continue;
+        };
+        let (x, w, dy) = (random(g.x_len()), random(g.weight_len()), random(g.y_len()));
+        let flops = 2.0 * (g.c_out * g.k() * g.positions() * g.batch) as f64;
+        let passes: [(&str, &dyn Fn()); 3] = [
+            ("forward", &|| drop(forward(&x, &w, &g))),
+            ("weight_grad", &|| {
+                drop(backward(&x, &w, &dy, &g, false, true))
+            }),
+            ("input_grad", &|| {
+                drop(backward(&x, &w, &dy, &g, true, false))
+            }),
+        ];
+        for (pass, f) in passes {
+            for _ in 0..warmup {
+                f();
+            }
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            let secs = t.elapsed().as_secs_f64() / iters.max(1) as f64;
+            out.push(ConvPassResult {
+                layer: layer.clone(),
+                pass: pass.to_string(),
+                family: family.to_string(),
+                milliseconds: secs * 1e3,
+                gflops: flops / secs / 1e9,
+            });
+        }
+    }
+    out
+}

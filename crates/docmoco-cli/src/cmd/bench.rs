@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use docmoco::bench::{
-    detect_infer, detect_step, feature_extraction, key_forward, peak_rss_mb, pretrain_step,
-    BenchResult,
+    conv_passes, detect_infer, detect_step, feature_extraction, key_forward, peak_rss_mb,
+    pretrain_step, BenchResult,
 };
 use docmoco::model::ResNetArch;
 use docmoco::tasks::detect::config::DetectConfig;
@@ -30,6 +30,29 @@ pub enum BenchWhat {
     Pretrain(PretrainBench),
     /// DBNet text-line detection: training step and page inference.
     Detect(DetectBench),
+    /// docmoco's CPU convolution kernels alone: forward, weight-gradient and input-gradient
+    /// passes of ResNet-18's stem and of one 3x3 convolution per stage, in ms and GFLOP/s
+    /// (run again with DOCMOCO_MATMUL=avx2 to compare the matrix-kernel families).
+    Conv(ConvBench),
+}
+
+#[derive(Args, Debug)]
+pub struct ConvBench {
+    /// Input side (px) of the network the layers come from.
+    #[arg(long, default_value_t = 112)]
+    pub image_size: usize,
+    /// Images per pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Width multiplier of the backbone.
+    #[arg(long, default_value_t = 1.0)]
+    pub width_mult: f64,
+    /// Timed iterations per pass (after 2 warm-up ones).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -134,7 +157,37 @@ pub fn run(a: BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Pretrain(b) => pretrain(b),
         BenchWhat::Detect(b) => detect(b),
+        BenchWhat::Conv(b) => conv(b),
     }
+}
+
+fn conv(b: ConvBench) -> Result<()> {
+    if b.image_size < 8 || b.batch_size == 0 || b.width_mult.is_nan() || b.width_mult <= 0.0 {
+        anyhow::bail!(
+            "`--image-size` must be at least 8, `--batch-size` and `--width-mult` positive"
+        );
+    }
+    let results = conv_passes(b.image_size, b.batch_size, b.width_mult, 2, b.iters);
+    if !b.json {
+        println!(
+            "docmoco bench conv: ResNet-18 x{} at {} px, batch {}, matrix kernels up to {}",
+            b.width_mult,
+            b.image_size,
+            b.batch_size,
+            results.first().map_or("?", |r| r.family.as_str())
+        );
+    }
+    for r in &results {
+        if b.json {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        } else {
+            println!(
+                "{:<8} {:<12} {:>9.2} ms  {:>7.1} GFLOP/s",
+                r.layer, r.pass, r.milliseconds, r.gflops
+            );
+        }
+    }
+    Ok(())
 }
 
 fn detect(b: DetectBench) -> Result<()> {

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""The `docmoco bench conv` passes in PyTorch: forward, weight gradient and input gradient of
+ResNet-18's stem and of one 3x3 convolution per stage, timed one aten op at a time.
+
+    python3 tools/bench_torch_conv.py --image-size 112 --batch-size 32 --width-mult 1.0 \
+        --iters 5 --threads 2
+
+Prints one JSON line per pass with the fields docmoco prints (layer, pass, milliseconds,
+gflops). The gradients are `aten.convolution_backward` with only the asked-for output, the op
+PyTorch's autograd runs. Not run in CI (needs PyTorch); tools/compare.sh conv pairs the two.
+"""
+import argparse
+import json
+import time
+
+import torch
+
+
+def layers(size, width_mult):
+    width = lambda c: max(1, round(c * width_mult))
+    out = [("stem", 3, width(64), 7, 2, size)]
+    side = -(-(-(-size // 2)) // 2)  # stem (stride 2), then the max pool (stride 2), rounded up
+    for s, c in enumerate([64, 128, 256, 512]):
+        if s > 0:
+            side = -(-side // 2)
+        out.append((f"stage{s + 1}", width(c), width(c), 3, 1, side))
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--image-size", type=int, default=112)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--width-mult", type=float, default=1.0)
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    for name, c_in, c_out, k, stride, side in layers(a.image_size, a.width_mult):
+        pad = k // 2
+        x = torch.rand(a.batch_size, c_in, side, side) * 2 - 1
+        w = torch.rand(c_out, c_in, k, k) * 2 - 1
+        y = torch.nn.functional.conv2d(x, w, stride=stride, padding=pad)
+        dy = torch.rand_like(y) * 2 - 1
+        flops = 2.0 * c_out * c_in * k * k * y.shape[2] * y.shape[3] * a.batch_size
+
+        def backward(mask):
+            return torch.ops.aten.convolution_backward(
+                dy, x, w, None, [stride] * 2, [pad] * 2, [1, 1], False, [0, 0], 1, mask)
+
+        passes = [
+            ("forward", lambda: torch.nn.functional.conv2d(x, w, stride=stride, padding=pad)),
+            ("weight_grad", lambda: backward([False, True, False])),
+            ("input_grad", lambda: backward([True, False, False])),
+        ]
+        for pass_name, f in passes:
+            for _ in range(2):
+                f()
+            t = time.perf_counter()
+            for _ in range(a.iters):
+                f()
+            secs = (time.perf_counter() - t) / a.iters
+            print(json.dumps({"layer": name, "pass": pass_name, "family": "torch",
+                              "milliseconds": secs * 1e3, "gflops": flops / secs / 1e9}))
+
+
+if __name__ == "__main__":
+    main()
