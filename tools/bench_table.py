@@ -15,7 +15,21 @@ def rows(text):
     return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
 
 
+def passes(rust, avx2, torch):
+    """`--passes`: `docmoco bench conv` (default and DOCMOCO_MATMUL=avx2) against
+    tools/bench_torch_conv.py, GFLOP/s per convolution pass and the ratio to PyTorch."""
+    print(f"{'layer':<8} {'pass':<12} {'docmoco':>9} {'AVX2 only':>10} {'PyTorch':>9} {'ratio':>6}")
+    for r, a, t in zip(rust, avx2, torch):
+        print(f"{r['layer']:<8} {r['pass']:<12} {r['gflops']:>9.1f} {a['gflops']:>10.1f}"
+              f" {t['gflops']:>9.1f} {r['gflops'] / t['gflops']:>6.2f}")
+    total = lambda xs: sum(x["milliseconds"] for x in xs)
+    print(f"all passes: docmoco {total(rust):.1f} ms, AVX2 only {total(avx2):.1f} ms,"
+          f" PyTorch {total(torch):.1f} ms (ratio {total(torch) / total(rust):.2f})")
+
+
 def main():
+    if sys.argv[1] == "--passes":
+        return passes(*(rows(text) for text in sys.argv[2:5]))
     rust, torch = rows(sys.argv[1]), rows(sys.argv[2])
     if len(sys.argv) > 3:
         print(sys.argv[3])
