@@ -16,6 +16,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::matmul::product as matmul;
+
 /// Shapes and options of one convolution, with its output size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -241,8 +243,9 @@ pub fn padded_k(g: &ConvGeometry) -> usize {
 /// micro-kernel is tall. Here `K` is already the contiguous axis, the product reads the matrix
 /// in place, and with `K` a multiple of the register width it stays on AVX-512 even for
 /// narrow layers (docs/performance.md, "Choosing the kernel per product"). Each task fills the
-/// rows of one output row of one image, a block small enough to stay in cache while its
-/// columns are written one kernel tap at a time.
+/// rows of one output row of one image, one position's row at a time; the kernel taps' valid
+/// ranges are computed once per call, not per row (at 64 px the last stages' rows are 2–4
+/// pixels wide, and those integer divisions cost more than the copying).
 pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
     assert_eq!(x.len(), g.x_len());
     let (kp, plane, taps) = (padded_k(g), g.h * g.w, g.kh * g.kw);
@@ -331,8 +334,6 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
         });
 }
 
-use super::matmul::product as matmul;
-
 /// The chunk of an NCHW output (or output gradient) → `[C_out, columns]`, one matrix row per
 /// output channel.
 fn gather_channels(src: &[f32], g: &ConvGeometry, chunk: &Chunk, dst: &mut [f32]) {
@@ -418,7 +419,7 @@ fn with_scratch<R>(cols: usize, rows: usize, f: impl FnOnce(&mut [f32], &mut [f3
 }
 
 /// Columns of the largest of the chunks.
-fn widest(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
+fn max_columns(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
     chunks.iter().map(|c| c.columns(g)).max().unwrap_or(0)
 }
 
@@ -432,7 +433,7 @@ fn forward_in_chunks(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Ve
     assert_eq!(w.len(), g.weight_len());
     let mut y = vec![0.0; g.y_len()];
     let chunks = chunks(g, limit);
-    let columns = widest(g, &chunks);
+    let columns = max_columns(g, &chunks);
     with_scratch(g.k() * columns, g.c_out * columns, |cols, rows| {
         for chunk in &chunks {
             let columns = chunk.columns(g);
@@ -484,7 +485,7 @@ fn backward_in_chunks(
     let kp = padded_k(g);
     let mut dw = want_dw.then(|| vec![0.0; g.c_out * kp]);
     let chunks = chunks(g, limit);
-    let columns = widest(g, &chunks);
+    let columns = max_columns(g, &chunks);
     with_scratch(kp * columns, g.c_out * columns, |cols, rows| {
         for (i, chunk) in chunks.iter().enumerate() {
             let columns = chunk.columns(g);

@@ -47,7 +47,9 @@ pub fn widest() -> Isa {
 /// 64 rows for AVX-512 against 16 for AVX2, and with few columns to reuse the packed values
 /// that gather is the product's cost: the weight-gradient products of layers with 16 or 32
 /// output channels ran at 14–35 GFLOP/s on AVX-512 against 39–114 on AVX2; from 64 channels on
-/// AVX-512 ties or wins, and products whose left operand is read in place gain 1.7–2x.
+/// AVX-512 ties or wins, and products whose left operand is read in place gain 1.7–2x. Since
+/// the weight gradient reads `im2col_t` in place, every product of the convolution kernels takes
+/// the first arm; the second keeps any packed, thin product off the slow path.
 fn family_for(a: &Args) -> Isa {
     match widest() {
         Isa::Avx512 if a.lhs.2 == 1 || a.n >= 64 => Isa::Avx512,
@@ -72,6 +74,11 @@ pub fn product(
     rhs_strides: (isize, isize),
 ) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    let strides = [dst_strides, lhs_strides, rhs_strides];
+    assert!(
+        strides.iter().all(|&(c, r)| c >= 0 && r >= 0),
+        "negative strides"
+    );
     let parallelism = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
         Parallelism::Rayon(0)
     } else {
@@ -226,7 +233,6 @@ mod avx512 {
 
 /// `gemm::gemm`, whatever family it picked for this process: off x86-64, or on an x86-64 CPU
 /// without FMA.
-#[allow(dead_code)]
 unsafe fn portable(a: &Args) {
     unsafe {
         gemm::gemm(
