@@ -134,25 +134,14 @@ struct Args {
     parallelism: Parallelism,
 }
 
-/// Calls `gemm_common`'s driver with the micro-kernels of one `gemm_f32` family module, whose
-/// registers hold `$lanes` floats (the module keeps that constant private).
-macro_rules! drive {
-    ($simd:ty, $kernels:path, $lanes:literal, $args:expr) => {{
-        use $kernels as ukr;
-        let a: &Args = $args;
-        let simd = <$simd as gemm_common::simd::MixedSimd<f32, f32, f32, f32>>::try_new()
-            .expect("the CPU has the family's instructions (checked by the caller)");
-        gemm_common::gemm::gemm_basic_generic::<
-            _,
-            f32,
-            $lanes,
-            { ukr::MR_DIV_N * $lanes },
-            { ukr::NR },
-            { ukr::MR_DIV_N },
-            { ukr::H_M },
-            { ukr::H_N },
-        >(
-            simd,
+/// `$f(prefix…, the product's 18 arguments in `gemm`'s order, suffix…, parallelism)`: the
+/// argument list `gemm::gemm` and `gemm_common`'s driver share (the driver takes its SIMD token
+/// first and its micro-kernels before the parallelism), written once.
+macro_rules! call_gemm {
+    ($f:expr, [$($pre:expr),*], $a:expr, [$($post:expr),*]) => {{
+        let a: &Args = $a;
+        $f(
+            $($pre,)*
             a.m,
             a.n,
             a.k,
@@ -171,11 +160,33 @@ macro_rules! drive {
             false,
             false,
             false,
-            |x, y, z| x * y + z,
-            &ukr::UKR,
-            &ukr::H_UKR,
-            false,
+            $($post,)*
             a.parallelism,
+        )
+    }};
+}
+
+/// Calls `gemm_common`'s driver with the micro-kernels of one `gemm_f32` family module, whose
+/// registers hold `$lanes` floats (the module keeps that constant private).
+macro_rules! drive {
+    ($simd:ty, $kernels:path, $lanes:literal, $args:expr) => {{
+        use $kernels as ukr;
+        let simd = <$simd as gemm_common::simd::MixedSimd<f32, f32, f32, f32>>::try_new()
+            .expect("the CPU has the family's instructions (checked by the caller)");
+        call_gemm!(
+            gemm_common::gemm::gemm_basic_generic::<
+                _,
+                f32,
+                $lanes,
+                { ukr::MR_DIV_N * $lanes },
+                { ukr::NR },
+                { ukr::MR_DIV_N },
+                { ukr::H_M },
+                { ukr::H_N },
+            >,
+            [simd],
+            $args,
+            [|x, y, z| x * y + z, &ukr::UKR, &ukr::H_UKR, false]
         )
     }};
 }
@@ -234,29 +245,7 @@ mod avx512 {
 /// `gemm::gemm`, whatever family it picked for this process: off x86-64, or on an x86-64 CPU
 /// without FMA.
 unsafe fn portable(a: &Args) {
-    unsafe {
-        gemm::gemm(
-            a.m,
-            a.n,
-            a.k,
-            a.dst.0,
-            a.dst.1,
-            a.dst.2,
-            a.accumulate,
-            a.lhs.0,
-            a.lhs.1,
-            a.lhs.2,
-            a.rhs.0,
-            a.rhs.1,
-            a.rhs.2,
-            if a.accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            a.parallelism,
-        )
-    }
+    unsafe { call_gemm!(gemm::gemm, [], a, []) }
 }
 
 #[cfg(test)]
