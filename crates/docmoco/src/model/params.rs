@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
+use burn::backend::DispatchDevice;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 /// Whether a path names a BatchNorm running statistic rather than a learnable parameter.
 pub fn is_running_stat(path: &str) -> bool {
@@ -157,6 +158,37 @@ pub fn initialize<M: Module>(module: M) -> M {
     module.map(&mut Initializer)
 }
 
+/// `init(device)` with concrete weights (see [`initialize`]) drawn from the CPU backend's
+/// generator seeded with `seed`, whatever `device` is.
+///
+/// Why: every burn backend has its own generator, so the same seed drew other initial weights
+/// on a GPU, and a GPU run could not be checked against the CPU's (`tools/gpu/check.sh`
+/// compares their losses step by step). On the CPU this is exactly `device.seed(seed);
+/// initialize(init(device))`, so runs recorded before replay unchanged.
+pub fn seeded_init<M: Module>(seed: u64, device: &Device, init: impl Fn(&Device) -> M) -> M {
+    if is_cpu(device) {
+        device.seed(seed);
+        return initialize(init(device));
+    }
+    init_on_host(seed, device, init)
+}
+
+/// Whether `device` is burn's CPU backend, with or without autodiff.
+fn is_cpu(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
+/// [`seeded_init`]'s path for a device other than the CPU: draw on the CPU, copy over.
+fn init_on_host<M: Module>(seed: u64, device: &Device, init: impl Fn(&Device) -> M) -> M {
+    let host = Device::flex();
+    host.seed(seed);
+    let weights = initialize(init(&host));
+    copy_tensors(initialize(init(device)), &weights)
+}
+
 /// `target` with every tensor (parameters *and* BatchNorm running statistics) replaced by the
 /// tensor at the same path in `source`, moved to `target`'s device.
 ///
@@ -169,4 +201,36 @@ pub fn copy_tensors<M: Module>(target: M, source: &M) -> M {
         src.get(p.path)
             .map(|t| t.clone().inner().to_device(&p.value.device()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::conv::Conv2dConfig;
+
+    use super::*;
+
+    /// A GPU run starts from the CPU's weights: the host path (taken for every device but the
+    /// CPU) gives an autodiff CPU device the very tensors that seeding it directly gives, still
+    /// tracked for gradients.
+    #[test]
+    fn host_drawn_weights_are_the_cpu_devices_own() {
+        let device = Device::flex().autodiff();
+        assert!(is_cpu(&device) && is_cpu(&Device::flex()));
+        let init = |d: &Device| Conv2dConfig::new([3, 8], [3, 3]).init(d);
+        let direct = seeded_init(7, &device, init);
+        let hosted = init_on_host(7, &device, init);
+        let other_seed = seeded_init(8, &device, init);
+        let a = named_tensors(&direct);
+        let b = named_tensors(&hosted);
+        assert_eq!(a.len(), b.len());
+        for ((pa, ta), (pb, tb)) in a.iter().zip(&b) {
+            assert_eq!(pa, pb);
+            assert_eq!(ta.to_data(), tb.to_data(), "{pa}");
+        }
+        assert!(hosted.weight.val().is_require_grad());
+        assert_ne!(
+            direct.weight.val().to_data(),
+            other_seed.weight.val().to_data()
+        );
+    }
 }

@@ -23,7 +23,7 @@ use super::info_nce::{info_nce_loss, instance_accuracy, l2_normalize, moco_logit
 use super::momentum::momentum_update;
 use super::queue::KeyQueue;
 use super::shuffle_bn::Shuffle;
-use crate::model::params::{copy_tensors, initialize};
+use crate::model::params::{copy_tensors, initialize, seeded_init};
 use crate::model::{Encoder, EncoderConfig};
 
 /// Hyper-parameters of the MoCo v1/v2 method itself.
@@ -92,10 +92,8 @@ impl Moco {
         train_device: &Device,
         plain_device: &Device,
     ) -> Self {
-        // burn draws initial weights from the device's generator: seed it for reproducible runs.
-        train_device.seed(seed);
-        // Initialise every (lazy) parameter now, before the key encoder is cloned from it.
-        let encoder_q = initialize(encoder.init(train_device));
+        // Concrete weights now, before the key encoder is copied from them; the same on every device.
+        let encoder_q = seeded_init(seed, train_device, |d| encoder.init(d));
         let encoder_k = key_encoder_from(&encoder_q, encoder, plain_device);
         let queue = KeyQueue::random(params.dim, params.queue_size, seed, plain_device);
         Self {

@@ -19,7 +19,7 @@ use super::info_nce::{diagonal_cross_entropy, l2_normalize};
 use super::momentum::momentum_update;
 use crate::model::backbone::{Backbone, BackboneConfig};
 use crate::model::heads::{HeadSpec, ProjectionHead};
-use crate::model::params::{copy_tensors, initialize, without_autodiff};
+use crate::model::params::{copy_tensors, initialize, seeded_init, without_autodiff};
 
 /// Hyper-parameters of MoCo v3 itself (the reference's `--moco-*` flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,10 +207,9 @@ impl MocoV3 {
         train_device: &Device,
         plain_device: &Device,
     ) -> Self {
-        train_device.seed(seed);
-        let query = initialize(V3Query {
-            encoder: config.init_encoder(train_device),
-            predictor: config.predictor.init(1, train_device),
+        let query = seeded_init(seed, train_device, |d| V3Query {
+            encoder: config.init_encoder(d),
+            predictor: config.predictor.init(1, d),
         });
         let momentum_encoder = momentum_encoder_from(&query.encoder, &config, plain_device);
         Self {

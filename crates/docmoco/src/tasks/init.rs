@@ -22,7 +22,7 @@ use burn::store::{KeyRemapper, ModuleStore, PytorchStore, SafetensorsStore};
 use burn::tensor::Device;
 use serde::Deserialize;
 
-use crate::model::params::initialize;
+use crate::model::params::{initialize, seeded_init};
 use crate::model::weights::{load_state_dict, load_torchvision, LoadReport, WeightsError};
 use crate::model::{Backbone, ResNet, ResNetArch, ResNetConfig, VitConfig};
 use crate::train::config::{BackboneParams, VitParams};
@@ -456,8 +456,9 @@ pub fn load_backbone(
     if let Some(vit) = &arch.vit {
         return load_vit(init, arch, vit, image_size, device);
     }
-    // Concrete parameter values now, before any clone (see `initialize`).
-    let model = initialize(resnet_config(arch).init(device));
+    // Concrete parameter values now, before any clone (see `initialize`), the same on every
+    // device (see `seeded_init`).
+    let model = seeded_init(seed, device, |d| resnet_config(arch).init(d));
     let Some((weights, _)) = init.files()? else {
         return Ok(LoadedBackbone {
             backbone: Backbone::ResNet(model),
