@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# docmoco's pre-training benchmark on an NVIDIA GPU against the PyTorch installed on the same
-# host (eager, f32 and bf16 autocast), as one table with the card's name. A few minutes at most:
-# every run has a time limit (LIMIT seconds, default 150), and a failed run is reported, not fatal.
+# docmoco on an NVIDIA GPU against the PyTorch installed on the same host, as tables with the
+# card's name: first tools/gpu/check.sh (does a GPU run compute the CPU's losses?), then the
+# pre-training workloads (PyTorch eager f32 and bf16 autocast) and the DBNet detection step and
+# page inference. Every run has a time limit (LIMIT seconds, default 150); a failed run is
+# reported, not fatal. On an H200 the whole script took ~4 min (docs/performance.md, "GPU").
 #
 #   tools/gpu/bench.sh [DOCMOCO_BINARY]
 #
 # The binary is built elsewhere (the GPU host may have no network and no Rust):
 #   cargo build --release -p docmoco-cli --features docmoco/wgpu     # Vulkan; builds offline
 # (`--features docmoco/cuda` needs burn's LLVM bundle, see docs/performance.md "GPU builds").
+# wgpu needs the Vulkan loader (libvulkan.so.1) and the NVIDIA driver's Vulkan ICD on the host;
+# where the ICD sits outside the loader's search path, export VK_DRIVER_FILES=/path/nvidia_icd.json.
 # Environment: DEVICE (wgpu | cuda, default wgpu), SIZE (224), BATCH (256), ITERS (5),
-# QUEUE (65536), LIMIT (150), TORCH_DEVICE (cuda; `cpu` with DEVICE=cpu is a dry run of this script). Needs python3 with torch + torchvision (CUDA build) on the host.
+# QUEUE (65536), LIMIT (150), TORCH_DEVICE (cuda; `cpu` with DEVICE=cpu is a dry run of this
+# script). Needs python3 with torch + torchvision (CUDA build) on the host.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-${DOCMOCO:-target/release/docmoco}}
@@ -42,10 +47,17 @@ run() { # label, command...
   fi
   printf '%s\n' "$out"
 }
+echo
+DEVICE=$DEVICE timeout "$LIMIT" tools/gpu/check.sh "$BIN" || echo "check: failed (exit $?)" >&2
 rust=$(run "docmoco ($DEVICE)" "$BIN" bench pretrain "${ARGS[@]}" --only step,key,features --device "$DEVICE" --json)
 torch=$(run "PyTorch f32" python3 tools/bench_torch.py "${ARGS[@]}" --device "$TORCH_DEVICE")
 torch_amp=$(run "PyTorch bf16" python3 tools/bench_torch.py "${ARGS[@]}" --device "$TORCH_DEVICE" --amp)
+DET=(--width-mult 0.25 --crop-size 256 --batch-size 8 --inner-channels 64 --infer-size 1536 --iters 10)
+rust_det=$(run "docmoco detect ($DEVICE)" "$BIN" bench detect "${DET[@]}" --device "$DEVICE" --json)
+torch_det=$(run "PyTorch detect" bash -c "cd tools && python3 bench_torch_detect.py ${DET[*]} --device $TORCH_DEVICE")
 echo
 python3 tools/bench_table.py "$rust" "$torch" "docmoco ($DEVICE, f32) vs PyTorch eager f32 — ${card:-unknown GPU}"
 echo
 python3 tools/bench_table.py "$rust" "$torch_amp" "docmoco ($DEVICE, f32) vs PyTorch eager bf16 autocast (the issue's target: ratio >= 0.9)"
+echo
+python3 tools/bench_table.py "$rust_det" "$torch_det" "DBNet: docmoco ($DEVICE, f32) vs PyTorch eager f32"
