@@ -173,9 +173,12 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
                         let start = (cols_ok.start as isize + off_w) as usize;
                         line[cols_ok.clone()].copy_from_slice(&src_line[start..][..cols_ok.len()]);
                     } else {
-                        for ow in cols_ok.clone() {
-                            line[ow] = src_line[((ow * g.stride[1]) as isize + off_w) as usize];
-                        }
+                        let first = ((cols_ok.start * g.stride[1]) as isize + off_w) as usize;
+                        let pixels = src_line[first..].iter().step_by(g.stride[1]);
+                        line[cols_ok.clone()]
+                            .iter_mut()
+                            .zip(pixels)
+                            .for_each(|(v, p)| *v = *p);
                     }
                 }
             }
@@ -266,6 +269,10 @@ pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) 
             let (local, r) = (block / chunk.rows.len(), block % chunk.rows.len());
             let (n, oh) = (chunk.images.start + local, chunk.rows.start + r);
             let image = &x[n * g.c_in * plane..][..g.c_in * plane];
+            if g.c_in < taps {
+                tap_major_block(image, g, oh, kp, &tap_ranges, out);
+                return;
+            }
             for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
                 line[g.k()..].fill(0.0);
                 for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
@@ -282,6 +289,46 @@ pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) 
                 }
             }
         });
+}
+
+/// One output row's block of [`im2col_t`] filled one matrix row `t = c·taps + tap` at a time:
+/// a strided walk down the block per (channel, tap), the valid columns read along the input
+/// line. Why: with fewer channels than taps (the 7×7 stem's 3 channels) the position-major
+/// loop spends its time starting 3-element gathers, 49 per position; here each of the 147
+/// walks covers a whole output row. With many channels the position-major loop is faster (it
+/// writes each line once, in order), so [`im2col_t`] keeps it there.
+fn tap_major_block(
+    image: &[f32],
+    g: &ConvGeometry,
+    oh: usize,
+    kp: usize,
+    tap_ranges: &[(isize, isize, Range<usize>, Range<usize>)],
+    out: &mut [f32],
+) {
+    let (taps, plane) = (tap_ranges.len(), g.h * g.w);
+    for line in out.chunks_exact_mut(kp) {
+        line[g.k()..].fill(0.0);
+    }
+    for c in 0..g.c_in {
+        for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
+            let mut column = out[c * taps + tap..].iter_mut().step_by(kp);
+            if !rows_ok.contains(&oh) || cols_ok.is_empty() {
+                column.for_each(|v| *v = 0.0);
+                continue;
+            }
+            let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+            let src_line = &image[c * plane + ih * g.w..][..g.w];
+            let first = ((cols_ok.start * g.stride[1]) as isize + off_w) as usize;
+            let pixels = src_line[first..].iter().step_by(g.stride[1]);
+            column.by_ref().take(cols_ok.start).for_each(|v| *v = 0.0);
+            column
+                .by_ref()
+                .take(cols_ok.len())
+                .zip(pixels)
+                .for_each(|(v, p)| *v = *p);
+            column.for_each(|v| *v = 0.0);
+        }
+    }
 }
 
 /// `dx += col2im(dcols)` for the chunk: every column's values added back to the input pixels
