@@ -419,7 +419,14 @@ fn scatter_channels(src: &[f32], g: &ConvGeometry, chunk: &Chunk, dst: &mut [f32
 /// in alternating runs (docs/performance.md, session 9): training step +5–6% at 64 and 112 px,
 /// +10–17% for the ×0.25 network, DBNet inference +15%, peak RSS at 112 px 690 → 490 MB;
 /// 2 MB chunks were no faster, 1 MB slower.
+///
+/// The portable build (`--no-default-features`) keeps the 16 MB chunks it had: the weight
+/// gradient is summed chunk by chunk, so the chunk size is part of its float summation order,
+/// and that build exists to replay runs recorded before session 8 bit for bit.
+#[cfg(feature = "avx512")]
 const CHUNK_FLOATS: usize = 1 << 20;
+#[cfg(not(feature = "avx512"))]
+const CHUNK_FLOATS: usize = 1 << 22;
 
 /// The convolution cut into chunks of at most `limit` im2col values (at least one output row):
 /// whole images while one fits, else bands of one image's output rows.
