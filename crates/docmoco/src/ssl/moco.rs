@@ -92,7 +92,8 @@ impl Moco {
         train_device: &Device,
         plain_device: &Device,
     ) -> Self {
-        // Concrete weights now, before the key encoder is copied from them; the same on every device.
+        // Concrete weights now, before the key encoder is copied from them (the same start on
+        // every device: see `seeded_init`).
         let encoder_q = seeded_init(seed, train_device, |d| encoder.init(d));
         let encoder_k = key_encoder_from(&encoder_q, encoder, plain_device);
         let queue = KeyQueue::random(params.dim, params.queue_size, seed, plain_device);
