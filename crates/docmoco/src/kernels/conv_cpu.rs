@@ -484,7 +484,7 @@ fn scatter_channels(src: &[f32], g: &ConvGeometry, chunk: &Chunk, dst: &mut [f32
 /// shared 32 MB L3), and the scratch buffers stay small enough to be kept between calls (fresh
 /// 50 MB buffers cost more in page faults than the copy itself). Measured against 16 MB chunks
 /// in alternating runs (docs/performance.md, session 9): training step +5–6% at 64 and 112 px,
-/// +10–17% for the ×0.25 network, DBNet inference +15%, peak RSS at 112 px 690 → 490 MB;
+/// +10–17% for the ×0.25 network, DBNet inference +15%, peak RSS at 112 px 690 → 480–690 MB;
 /// 8 MB chunks gained less, 2 MB no more, 1 MB was slower at 112 px.
 ///
 /// The portable build (`--no-default-features`) keeps the 16 MB chunks it had: the weight
