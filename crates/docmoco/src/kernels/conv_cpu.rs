@@ -233,6 +233,24 @@ fn shifted_plane(
     }
 }
 
+/// One kernel tap's input offsets and the output rows and columns that read the input (the
+/// rest read the zero padding).
+type TapRange = (isize, isize, Range<usize>, Range<usize>);
+
+/// [`TapRange`] of every kernel tap, computed once per call rather than per output row (at
+/// 64 px the last stages' rows are 2–4 pixels wide, and the integer divisions cost more than
+/// the copying).
+fn tap_ranges(g: &ConvGeometry) -> Vec<TapRange> {
+    (0..g.kh * g.kw)
+        .map(|tap| {
+            let (off_h, off_w) = g.offsets(tap / g.kw, tap % g.kw);
+            let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
+            let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
+            (off_h, off_w, rows_ok, cols_ok)
+        })
+        .collect()
+}
+
 /// Rows of [`im2col_t`]'s matrix: `K` rounded up to 16 floats, one AVX-512 register.
 pub fn padded_k(g: &ConvGeometry) -> usize {
     g.k().next_multiple_of(16)
@@ -246,22 +264,13 @@ pub fn padded_k(g: &ConvGeometry) -> usize {
 /// micro-kernel is tall. Here `K` is already the contiguous axis, the product reads the matrix
 /// in place, and with `K` a multiple of the register width it stays on AVX-512 even for
 /// narrow layers (docs/performance.md, "Choosing the kernel per product"). Each task fills the
-/// rows of one output row of one image, one position's row at a time; the kernel taps' valid
-/// ranges are computed once per call, not per row (at 64 px the last stages' rows are 2–4
-/// pixels wide, and those integer divisions cost more than the copying).
+/// rows of one output row of one image: one position's row at a time, or, with fewer channels
+/// than kernel taps, one matrix row at a time ([`tap_major_block`]).
 pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
     assert_eq!(x.len(), g.x_len());
     let (kp, plane, taps) = (padded_k(g), g.h * g.w, g.kh * g.kw);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
-    // Per kernel tap: its input offsets and the output rows and columns that read the input.
-    let tap_ranges: Vec<_> = (0..taps)
-        .map(|tap| {
-            let (off_h, off_w) = g.offsets(tap / g.kw, tap % g.kw);
-            let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
-            let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
-            (off_h, off_w, rows_ok, cols_ok)
-        })
-        .collect();
+    let tap_ranges = tap_ranges(g);
     cols_t
         .par_chunks_mut(g.w_out * kp)
         .enumerate()
@@ -302,7 +311,7 @@ fn tap_major_block(
     g: &ConvGeometry,
     oh: usize,
     kp: usize,
-    tap_ranges: &[(isize, isize, Range<usize>, Range<usize>)],
+    tap_ranges: &[TapRange],
     out: &mut [f32],
 ) {
     let (taps, plane) = (tap_ranges.len(), g.h * g.w);
@@ -366,14 +375,7 @@ fn im2col_t_channels_last(copy: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t:
     let (kp, c) = (padded_k(g), g.c_in);
     assert_eq!(copy.len(), chunk.images.len() * g.h * g.w * c);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
-    let tap_ranges: Vec<_> = (0..g.kh * g.kw)
-        .map(|tap| {
-            let (off_h, off_w) = g.offsets(tap / g.kw, tap % g.kw);
-            let rows_ok = ConvGeometry::valid(g.h_out, g.h, g.stride[0], off_h);
-            let cols_ok = ConvGeometry::valid(g.w_out, g.w, g.stride[1], off_w);
-            (off_h, off_w, rows_ok, cols_ok)
-        })
-        .collect();
+    let tap_ranges = tap_ranges(g);
     cols_t
         .par_chunks_mut(g.w_out * kp)
         .enumerate()
