@@ -251,6 +251,23 @@ fn tap_ranges(g: &ConvGeometry) -> Vec<TapRange> {
         .collect()
 }
 
+/// Runs `fill(image, oh, block)` in parallel for every block of a transposed im2col matrix
+/// ([`im2col_t`]'s layout): the `W_out` lines of `kp` values of output row `oh` of the chunk's
+/// `image`-th image.
+fn par_row_blocks(
+    cols_t: &mut [f32],
+    g: &ConvGeometry,
+    chunk: &Chunk,
+    kp: usize,
+    fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    let rows = chunk.rows.len();
+    cols_t
+        .par_chunks_mut(g.w_out * kp)
+        .enumerate()
+        .for_each(|(block, out)| fill(block / rows, chunk.rows.start + block % rows, out));
+}
+
 /// Rows of [`im2col_t`]'s matrix: `K` rounded up to 16 floats, one AVX-512 register.
 pub fn padded_k(g: &ConvGeometry) -> usize {
     g.k().next_multiple_of(16)
@@ -271,33 +288,29 @@ pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) 
     let (kp, plane, taps) = (padded_k(g), g.h * g.w, g.kh * g.kw);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
     let tap_ranges = tap_ranges(g);
-    cols_t
-        .par_chunks_mut(g.w_out * kp)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let (local, r) = (block / chunk.rows.len(), block % chunk.rows.len());
-            let (n, oh) = (chunk.images.start + local, chunk.rows.start + r);
-            let image = &x[n * g.c_in * plane..][..g.c_in * plane];
-            if g.c_in < taps {
-                tap_major_block(image, g, oh, kp, &tap_ranges, out);
-                return;
-            }
-            for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
-                line[g.k()..].fill(0.0);
-                for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
-                    // Row t = c·taps + tap of the line: one value per input channel.
-                    let column = line[tap..].iter_mut().step_by(taps).take(g.c_in);
-                    if !rows_ok.contains(&oh) || !cols_ok.contains(&ow) {
-                        column.for_each(|v| *v = 0.0);
-                        continue;
-                    }
-                    let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
-                    let iw = ((ow * g.stride[1]) as isize + off_w) as usize;
-                    let pixels = image[ih * g.w + iw..].iter().step_by(plane);
-                    column.zip(pixels).for_each(|(v, p)| *v = *p);
+    par_row_blocks(cols_t, g, chunk, kp, |local, oh, out| {
+        let n = chunk.images.start + local;
+        let image = &x[n * g.c_in * plane..][..g.c_in * plane];
+        if g.c_in < taps {
+            tap_major_block(image, g, oh, kp, &tap_ranges, out);
+            return;
+        }
+        for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
+            line[g.k()..].fill(0.0);
+            for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
+                // Row t = c·taps + tap of the line: one value per input channel.
+                let column = line[tap..].iter_mut().step_by(taps).take(g.c_in);
+                if !rows_ok.contains(&oh) || !cols_ok.contains(&ow) {
+                    column.for_each(|v| *v = 0.0);
+                    continue;
                 }
+                let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+                let iw = ((ow * g.stride[1]) as isize + off_w) as usize;
+                let pixels = image[ih * g.w + iw..].iter().step_by(plane);
+                column.zip(pixels).for_each(|(v, p)| *v = *p);
             }
-        });
+        }
+    });
 }
 
 /// One output row's block of [`im2col_t`] filled one matrix row `t = c·taps + tap` at a time:
@@ -376,28 +389,22 @@ fn im2col_t_channels_last(copy: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t:
     assert_eq!(copy.len(), chunk.images.len() * g.h * g.w * c);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
     let tap_ranges = tap_ranges(g);
-    cols_t
-        .par_chunks_mut(g.w_out * kp)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let (local, r) = (block / chunk.rows.len(), block % chunk.rows.len());
-            let oh = chunk.rows.start + r;
-            let image = &copy[local * g.h * g.w * c..][..g.h * g.w * c];
-            for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
-                line[g.k()..].fill(0.0);
-                for (run, (off_h, off_w, rows_ok, cols_ok)) in
-                    line.chunks_exact_mut(c).zip(&tap_ranges)
-                {
-                    if !rows_ok.contains(&oh) || !cols_ok.contains(&ow) {
-                        run.fill(0.0);
-                        continue;
-                    }
-                    let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
-                    let iw = ((ow * g.stride[1]) as isize + off_w) as usize;
-                    run.copy_from_slice(&image[(ih * g.w + iw) * c..][..c]);
+    par_row_blocks(cols_t, g, chunk, kp, |local, oh, out| {
+        let image = &copy[local * g.h * g.w * c..][..g.h * g.w * c];
+        for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
+            line[g.k()..].fill(0.0);
+            for (run, (off_h, off_w, rows_ok, cols_ok)) in line.chunks_exact_mut(c).zip(&tap_ranges)
+            {
+                if !rows_ok.contains(&oh) || !cols_ok.contains(&ow) {
+                    run.fill(0.0);
+                    continue;
                 }
+                let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+                let iw = ((ow * g.stride[1]) as isize + off_w) as usize;
+                run.copy_from_slice(&image[(ih * g.w + iw) * c..][..c]);
             }
-        });
+        }
+    });
 }
 
 /// `dx += col2im(dcols)` for the chunk: every column's values added back to the input pixels
