@@ -812,50 +812,43 @@ mod tests {
     /// chunks of whole images and of single output rows.
     #[test]
     fn transposed_columns_are_the_columns_transposed() {
-        for (s, g) in geometries().iter().enumerate() {
-            let x = random(g.x_len(), s as u64);
-            for chunk in chunks(g, CHUNK_FLOATS).into_iter().chain(chunks(g, 1)) {
-                let columns = chunk.columns(g);
-                let mut cols = vec![f32::NAN; g.k() * columns];
-                im2col(&x, g, &chunk, &mut cols);
-                let kp = padded_k(g);
-                let mut cols_t = vec![f32::NAN; kp * columns];
-                im2col_t(&x, g, &chunk, &mut cols_t);
-                for p in 0..columns {
-                    for t in 0..kp {
-                        let want = if t < g.k() {
-                            cols[t * columns + p]
-                        } else {
-                            0.0
-                        };
-                        assert_eq!(cols_t[p * kp + t], want, "{g:?} {chunk:?} p={p} t={t}");
-                    }
-                }
-            }
-        }
+        assert_transposed_layout(im2col_t, |_, t| t);
     }
 
     /// The channels-last route holds the same values as `im2col`, each line ordered
     /// `tap·C + c`, zero-padded to `padded_k`.
     #[test]
     fn channels_last_columns_are_the_columns_transposed_and_permuted() {
+        let via_copy = |x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]| {
+            let mut copy = vec![f32::NAN; chunk.images.len() * g.c_in * g.h * g.w];
+            to_channels_last(x, g, chunk, &mut copy);
+            im2col_t_channels_last(&copy, g, chunk, cols_t);
+        };
+        assert_transposed_layout(via_copy, |g, t| {
+            let (tap, c) = (t / g.c_in, t % g.c_in);
+            c * g.kh * g.kw + tap
+        });
+    }
+
+    /// For every geometry, chunks of whole images and of single output rows: `fill` writes
+    /// `im2col` transposed, line value `t < K` being `im2col`'s row `row_of(g, t)`, zero beyond.
+    fn assert_transposed_layout(
+        fill: impl Fn(&[f32], &ConvGeometry, &Chunk, &mut [f32]),
+        row_of: impl Fn(&ConvGeometry, usize) -> usize,
+    ) {
         for (s, g) in geometries().iter().enumerate() {
             let x = random(g.x_len(), s as u64);
-            let taps = g.kh * g.kw;
             for chunk in chunks(g, CHUNK_FLOATS).into_iter().chain(chunks(g, 1)) {
                 let columns = chunk.columns(g);
                 let mut cols = vec![f32::NAN; g.k() * columns];
                 im2col(&x, g, &chunk, &mut cols);
-                let mut copy = vec![f32::NAN; chunk.images.len() * g.c_in * g.h * g.w];
-                to_channels_last(&x, g, &chunk, &mut copy);
                 let kp = padded_k(g);
                 let mut cols_t = vec![f32::NAN; kp * columns];
-                im2col_t_channels_last(&copy, g, &chunk, &mut cols_t);
+                fill(&x, g, &chunk, &mut cols_t);
                 for p in 0..columns {
                     for t in 0..kp {
                         let want = if t < g.k() {
-                            let (tap, c) = (t / g.c_in, t % g.c_in);
-                            cols[(c * taps + tap) * columns + p]
+                            cols[row_of(g, t) * columns + p]
                         } else {
                             0.0
                         };
