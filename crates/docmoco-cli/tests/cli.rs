@@ -412,12 +412,15 @@ fn pretrain_on_two_devices_follows_the_one_device_run() {
     assert_eq!(a.len(), 12);
     assert_eq!(a.len(), b.len());
     assert!(b.iter().all(|l| l.is_finite()));
-    // The first steps agree; later ones drift apart as any change of float summation order
-    // makes them do with BatchNorm groups of 4 images (crates/docmoco/tests/data_parallel.rs
-    // checks every step from a common state to 1e-5).
-    for (step, (x, y)) in a.iter().zip(&b).take(4).enumerate() {
+    // Step 1 starts from the same weights, pages and crops: it must agree to float rounding.
+    // After that the runs drift apart, as any change of float summation order makes them do
+    // with BatchNorm groups of 4 images: measured |difference| per step 0, 3e-6, 7e-5, 3e-4,
+    // 0.18 on an AVX-512 Zen 4, and 1e-2 at step 4 on a CI machine. Step 2 is checked
+    // loosely; crates/docmoco/tests/moco_step.rs checks every step from a common state to 1e-5.
+    for (step, tolerance) in [(0, 1e-5), (1, 1e-3)] {
+        let (x, y) = (a[step], b[step]);
         assert!(
-            (x - y).abs() < 1e-3,
+            (x - y).abs() < tolerance,
             "step {}: loss {x} on one device, {y} on two",
             step + 1
         );
