@@ -1,5 +1,6 @@
 //! Compute kernels docmoco supplies to burn through its backend-extension mechanism, where
-//! burn's own are the bottleneck (docs/performance.md): convolution and batch norm on the CPU.
+//! burn's own are the bottleneck (docs/performance.md): convolution, batch norm and max pooling
+//! on the CPU.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
@@ -13,6 +14,8 @@ pub mod batch_norm_cpu;
 pub mod conv2d;
 pub mod conv_cpu;
 pub mod matmul;
+pub mod max_pool;
+pub mod max_pool_cpu;
 
 /// Runs `f` on a worker thread of rayon's global pool, the pool docmoco's kernels and burn's
 /// CPU backend split their work over: every command of the CLI runs this way.
@@ -40,6 +43,30 @@ pub fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
             .build_global();
     });
     rayon::scope(|_| f())
+}
+
+/// The output positions `o < out` (along one axis) whose input index `o·stride + offset` lies
+/// in `0..size`, as a range (the input index grows with `o`): a convolution tap or a pooling
+/// window reads the zero padding, or nothing, everywhere else.
+pub(crate) fn outputs_reading(
+    out: usize,
+    size: usize,
+    stride: usize,
+    offset: isize,
+) -> std::ops::Range<usize> {
+    let (s, size) = (stride as isize, size as isize);
+    let lo = if offset >= 0 {
+        0
+    } else {
+        (-offset + s - 1) / s
+    };
+    let hi = if offset >= size {
+        0
+    } else {
+        (size - 1 - offset) / s + 1
+    };
+    let lo = lo.clamp(0, out as isize);
+    lo as usize..hi.clamp(lo, out as isize) as usize
 }
 
 /// Set by [`use_burn_kernels`]; starts as the environment variable `DOCMOCO_BURN_CONV` (any value

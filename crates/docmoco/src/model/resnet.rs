@@ -16,7 +16,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::batch_norm::{SplitBatchNorm, SplitBatchNormConfig};
-use crate::kernels::conv2d;
+use crate::kernels::{conv2d, max_pool};
 
 /// The ResNet depths docmoco builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,7 +268,7 @@ impl ResNet {
     pub fn forward_stages(&self, x: Tensor<4>) -> [Tensor<4>; 4] {
         let mut x = relu(self.bn1.forward(conv2d::forward(&self.conv1, x)));
         if let Some(pool) = &self.maxpool {
-            x = pool.forward(x);
+            x = max_pool::forward(pool, x);
         }
         let mut outs = Vec::with_capacity(4);
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
