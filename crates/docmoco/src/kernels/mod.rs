@@ -16,6 +16,7 @@ pub mod conv_cpu;
 pub mod matmul;
 pub mod max_pool;
 pub mod max_pool_cpu;
+pub mod param_update;
 
 /// Runs `f` on a worker thread of rayon's global pool, the pool docmoco's kernels and burn's
 /// CPU backend split their work over: every command of the CLI runs this way.

@@ -12,6 +12,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels::param_update;
 use crate::model::params::{is_running_stat, map_named};
 
 /// SGD hyper-parameters (`lr` comes from the schedule at each step).
@@ -58,6 +59,18 @@ impl Sgd {
                 return None;
             }
             let grad = p.grad?;
+            let fused = momentum != 0.0
+                && buffers
+                    .get(p.path)
+                    .is_some_and(|b| param_update::applies(&[&p.value, &grad, b]));
+            if fused {
+                // One pass on the CPU, the same numbers as the ops below.
+                let b = buffers.remove(p.path).expect("checked above");
+                let hyper = [momentum, weight_decay, lr];
+                let (theta, b) = param_update::sgd_momentum_step(p.value, grad, b, hyper);
+                buffers.insert(p.path.to_string(), b);
+                return Some(theta);
+            }
             let mut d = grad;
             if weight_decay != 0.0 {
                 d = d + p.value.clone().mul_scalar(weight_decay);

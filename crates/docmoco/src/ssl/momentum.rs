@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use burn::module::Module;
 
+use crate::kernels::param_update;
 use crate::model::params::{is_running_stat, map_named, named_tensors};
 
 /// Returns `key` moved towards `query` with momentum `m` (1 keeps `key` unchanged).
@@ -24,6 +25,10 @@ pub fn momentum_update<M: Module>(key: M, query: &M, m: f64) -> M {
             return None;
         }
         let theta_q = q.get(p.path)?.clone().inner().to_device(&p.value.device());
+        if param_update::applies(&[&p.value, &theta_q]) {
+            // One pass on the CPU, the same numbers as the ops below.
+            return Some(param_update::momentum_update(p.value, theta_q, m));
+        }
         Some(p.value.mul_scalar(m) + theta_q.mul_scalar(1.0 - m))
     })
 }
