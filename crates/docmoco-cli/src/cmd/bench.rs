@@ -78,8 +78,8 @@ pub struct DetectBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Run convolutions, batch norms and max pools with burn's own kernels instead of docmoco's
-    /// CPU kernels (to compare).
+    /// Run convolutions, batch norms, max pools and parameter updates with burn's own kernels
+    /// instead of docmoco's CPU kernels (to compare).
     #[arg(long)]
     pub burn_conv: bool,
     /// Print JSON lines instead of a table.
@@ -128,8 +128,8 @@ pub struct PretrainBench {
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Run convolutions, batch norms and max pools with burn's own kernels instead of docmoco's
-    /// CPU kernels (to compare).
+    /// Run convolutions, batch norms, max pools and parameter updates with burn's own kernels
+    /// instead of docmoco's CPU kernels (to compare).
     #[arg(long)]
     pub burn_conv: bool,
     /// Print JSON lines instead of a table.

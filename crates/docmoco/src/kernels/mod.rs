@@ -1,6 +1,6 @@
 //! Compute kernels docmoco supplies to burn through its backend-extension mechanism, where
-//! burn's own are the bottleneck (docs/performance.md): convolution, batch norm and max pooling
-//! on the CPU.
+//! burn's own are the bottleneck (docs/performance.md): convolution, batch norm, max pooling
+//! and the parameter updates on the CPU.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
@@ -77,8 +77,8 @@ static BURN_KERNELS: LazyLock<AtomicBool> = LazyLock::new(|| {
     AtomicBool::new(std::env::var_os("DOCMOCO_BURN_CONV").is_some_and(|v| v != "0"))
 });
 
-/// Run every convolution, batch norm and max pool with burn's own kernels (process-wide), e.g.
-/// to measure the difference (`docmoco bench ... --burn-conv`). Results differ from docmoco's
+/// Run every convolution, batch norm, max pool and parameter update with burn's own kernels
+/// (process-wide), e.g. to measure the difference (`docmoco bench ... --burn-conv`). Results differ from docmoco's
 /// kernels in float rounding only, but training is chaotic: a run's numbers move as a whole.
 pub fn use_burn_kernels(yes: bool) {
     BURN_KERNELS.store(yes, Ordering::Relaxed);
