@@ -463,6 +463,9 @@ fn zero_wrapped_columns(dcols: &mut [f32], g: &ConvGeometry, columns: usize) {
             let tap = row % taps;
             let (_, off_w) = g.offsets(tap / g.kw, tap % g.kw);
             let cols_ok = outputs_reading(g.w_out, g.w, 1, off_w);
+            if cols_ok.len() == g.w_out {
+                return; // the tap reads no padding along the lines (every 1×1 convolution)
+            }
             for line in values.chunks_exact_mut(g.w_out) {
                 line[..cols_ok.start].fill(0.0);
                 line[cols_ok.end..].fill(0.0);
