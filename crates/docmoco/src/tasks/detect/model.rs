@@ -23,7 +23,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
-use crate::kernels::conv2d;
+use crate::kernels::{conv2d, deconv2d};
 use crate::model::{ResNet, SplitBatchNorm, SplitBatchNormConfig};
 
 /// Configuration of the neck and heads (the backbone is built by `tasks::init`).
@@ -171,8 +171,8 @@ impl MapHead {
     /// - input `[N, inner, H/4, W/4]` → output `[N, 1, H, W]`, in (0, 1)
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(conv2d::forward(&self.conv, x)));
-        let x = relu(self.bn2.forward(self.deconv1.forward(x)));
-        sigmoid(self.deconv2.forward(x))
+        let x = relu(self.bn2.forward(deconv2d::forward(&self.deconv1, x)));
+        sigmoid(deconv2d::forward(&self.deconv2, x))
     }
 }
 
