@@ -485,3 +485,40 @@ fn bench_conv_times_every_pass_of_every_layer() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--batch-size"), "{}", stderr(&bad));
 }
+
+/// `bench detect --only step` runs the training step alone; an unknown workload name is an
+/// error that names it (for `bench pretrain` too), rather than a silently skipped measurement.
+#[test]
+fn bench_only_selects_workloads_and_rejects_unknown_names() {
+    let o = docmoco(&[
+        "bench",
+        "detect",
+        "--crop-size",
+        "64",
+        "--batch-size",
+        "2",
+        "--width-mult",
+        "0.125",
+        "--inner-channels",
+        "8",
+        "--infer-size",
+        "64",
+        "--iters",
+        "1",
+        "--only",
+        "step",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0]["workload"].as_str().unwrap().starts_with("detect step"));
+    for what in ["detect", "pretrain"] {
+        let bad = docmoco(&["bench", what, "--only", "stp"]);
+        assert!(!bad.status.success());
+        assert!(stderr(&bad).contains("`stp`"), "{}", stderr(&bad));
+    }
+}

@@ -75,6 +75,9 @@ pub struct DetectBench {
     /// Timed iterations per workload (after 2 warm-up ones).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
+    /// Only these workloads (step, infer); default both.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Compute device: cpu (default), or wgpu / cuda in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -190,6 +193,18 @@ fn conv(b: ConvBench) -> Result<()> {
     Ok(())
 }
 
+/// The `--only` filter: whether a workload runs (all when `only` is empty). A name that is not
+/// one of `known` is an error, so that a typo does not silently skip the measurement.
+fn workloads<'a>(only: &'a [String], known: &[&str]) -> Result<impl Fn(&str) -> bool + 'a> {
+    if let Some(bad) = only.iter().find(|o| !known.contains(&o.as_str())) {
+        anyhow::bail!(
+            "invalid value for `--only`: `{bad}` (expected one or more of {})",
+            known.join(", ")
+        );
+    }
+    Ok(move |w: &str| only.is_empty() || only.iter().any(|o| o == w))
+}
+
 fn detect(b: DetectBench) -> Result<()> {
     if b.burn_conv {
         docmoco::kernels::use_burn_kernels(true);
@@ -203,12 +218,17 @@ fn detect(b: DetectBench) -> Result<()> {
     cfg.infer.long_side = b.infer_size;
     cfg.train.device = b.device.clone();
     cfg.validate()?;
+    let want = workloads(&b.only, &["step", "infer"])?;
     let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
-    print(&detect_step(&cfg, &device, 2, b.iters)?, b.json);
-    print(
-        &detect_infer(&cfg, &device, 1, b.iters.div_ceil(3))?,
-        b.json,
-    );
+    if want("step") {
+        print(&detect_step(&cfg, &device, 2, b.iters)?, b.json);
+    }
+    if want("infer") {
+        print(
+            &detect_infer(&cfg, &device, 1, b.iters.div_ceil(3))?,
+            b.json,
+        );
+    }
     Ok(())
 }
 
@@ -230,7 +250,7 @@ fn pretrain(b: PretrainBench) -> Result<()> {
     cfg.train.devices = b.devices.clone();
     cfg.validate()?;
     let device = docmoco::device::select(&cfg.train.device).map_err(anyhow::Error::msg)?;
-    let want = |w: &str| b.only.is_empty() || b.only.iter().any(|o| o == w);
+    let want = workloads(&b.only, &["step", "key", "features", "loader"])?;
     if !b.json {
         println!(
             "docmoco bench pretrain ({} threads available)",
