@@ -515,7 +515,10 @@ fn bench_only_selects_workloads_and_rejects_unknown_names() {
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert!(rows[0]["workload"].as_str().unwrap().starts_with("detect step"));
+    assert!(rows[0]["workload"]
+        .as_str()
+        .unwrap()
+        .starts_with("detect step"));
     for what in ["detect", "pretrain"] {
         let bad = docmoco(&["bench", what, "--only", "stp"]);
         assert!(!bad.status.success());
