@@ -64,7 +64,7 @@ fn family_for(a: &Args) -> Isa {
 /// micro-kernels write columns); strides must not be negative.
 #[allow(clippy::too_many_arguments)]
 pub fn product(
-    (m, n, k): (usize, usize, usize),
+    shape: (usize, usize, usize),
     dst: &mut [f32],
     dst_strides: (isize, isize),
     accumulate: bool,
@@ -73,13 +73,72 @@ pub fn product(
     rhs: &[f32],
     rhs_strides: (isize, isize),
 ) {
-    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    let operands = (
+        dst,
+        dst_strides,
+        accumulate,
+        lhs,
+        lhs_strides,
+        rhs,
+        rhs_strides,
+    );
+    product_with(shape, operands, true);
+}
+
+/// [`product`] on the calling thread alone: for callers that already run one product per
+/// core (the narrow convolutions' image-parallel forward pass).
+#[allow(clippy::too_many_arguments)]
+pub fn product_serial(
+    shape: (usize, usize, usize),
+    dst: &mut [f32],
+    dst_strides: (isize, isize),
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_strides: (isize, isize),
+    rhs: &[f32],
+    rhs_strides: (isize, isize),
+) {
+    let operands = (
+        dst,
+        dst_strides,
+        accumulate,
+        lhs,
+        lhs_strides,
+        rhs,
+        rhs_strides,
+    );
+    product_with(shape, operands, false);
+}
+
+/// A product's destination, accumulate flag and operands, each with its strides.
+type Operands<'a> = (
+    &'a mut [f32],
+    (isize, isize),
+    bool,
+    &'a [f32],
+    (isize, isize),
+    &'a [f32],
+    (isize, isize),
+);
+
+fn product_with((m, n, k): (usize, usize, usize), operands: Operands, parallel: bool) {
+    let (dst, dst_strides, accumulate, lhs, lhs_strides, rhs, rhs_strides) = operands;
     let strides = [dst_strides, lhs_strides, rhs_strides];
     assert!(
         strides.iter().all(|&(c, r)| c >= 0 && r >= 0),
         "negative strides"
     );
-    let parallelism = if m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
+    // The last element each operand addresses lies inside its slice.
+    let covers = |len: usize, (rows, cols): (usize, usize), (c, r): (isize, isize)| {
+        rows == 0 || cols == 0 || (rows - 1) * (r as usize) + (cols - 1) * (c as usize) < len
+    };
+    assert!(
+        covers(dst.len(), (m, n), dst_strides)
+            && covers(lhs.len(), (m, k), lhs_strides)
+            && covers(rhs.len(), (k, n), rhs_strides),
+        "an operand's strides address beyond its slice"
+    );
+    let parallelism = if parallel && m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
         Parallelism::Rayon(0)
     } else {
         Parallelism::None
