@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::matmul::product as matmul;
+use super::matmul::{product as matmul, product_serial as matmul_serial};
 use super::outputs_reading;
 
 /// Shapes and options of one convolution, with its output size.
@@ -124,52 +124,76 @@ impl Chunk {
 /// `cols = im2col(x)` for the chunk's columns. Rows are filled in parallel; padding reads as
 /// zero.
 pub fn im2col(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32]) {
+    im2col_with(x, g, chunk, cols, true);
+}
+
+/// [`im2col`], on the calling thread alone unless `parallel`.
+fn im2col_with(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32], parallel: bool) {
     assert_eq!(x.len(), g.x_len());
     let columns = chunk.columns(g);
     assert_eq!(cols.len(), g.k() * columns);
     let (span, plane, taps) = (chunk.span(g), g.h * g.w, g.kh * g.kw);
     let tap_ranges = tap_ranges(g);
     let masks = small_plane_masks(g, chunk, &tap_ranges);
-    cols.par_chunks_mut(columns)
-        .enumerate()
-        .for_each(|(row, out)| {
-            let (c, tap) = (row / taps, row % taps);
-            let (off_h, off_w, rows_ok, cols_ok) = &tap_ranges[tap];
-            for (local, n) in chunk.images.clone().enumerate() {
-                let src = &x[(n * g.c_in + c) * plane..][..plane];
-                let dst = &mut out[local * span..][..span];
-                if let Some(masks) = &masks {
-                    masks[tap].copy(src, dst);
+    let fill = |(row, out): (usize, &mut [f32])| {
+        let (c, tap) = (row / taps, row % taps);
+        let (off_h, off_w, rows_ok, cols_ok) = &tap_ranges[tap];
+        for (local, n) in chunk.images.clone().enumerate() {
+            let src = &x[(n * g.c_in + c) * plane..][..plane];
+            let dst = &mut out[local * span..][..span];
+            if let Some(masks) = &masks {
+                masks[tap].copy(src, dst);
+                continue;
+            }
+            if g.stride == [1, 1] && g.w_out == g.w {
+                shifted_plane(src, g, chunk, (*off_h, *off_w), (rows_ok, cols_ok), dst);
+                continue;
+            }
+            for (r, oh) in chunk.rows.clone().enumerate() {
+                let line = &mut dst[r * g.w_out..][..g.w_out];
+                if !rows_ok.contains(&oh) || cols_ok.is_empty() {
+                    line.fill(0.0);
                     continue;
                 }
-                if g.stride == [1, 1] && g.w_out == g.w {
-                    shifted_plane(src, g, chunk, (*off_h, *off_w), (rows_ok, cols_ok), dst);
-                    continue;
-                }
-                for (r, oh) in chunk.rows.clone().enumerate() {
-                    let line = &mut dst[r * g.w_out..][..g.w_out];
-                    if !rows_ok.contains(&oh) || cols_ok.is_empty() {
-                        line.fill(0.0);
-                        continue;
-                    }
-                    let ih = (oh * g.stride[0]) as isize + off_h;
-                    let src_line = &src[ih as usize * g.w..][..g.w];
-                    line[..cols_ok.start].fill(0.0);
-                    line[cols_ok.end..].fill(0.0);
-                    if g.stride[1] == 1 {
-                        let start = (cols_ok.start as isize + off_w) as usize;
-                        line[cols_ok.clone()].copy_from_slice(&src_line[start..][..cols_ok.len()]);
-                    } else {
-                        let first = ((cols_ok.start * g.stride[1]) as isize + off_w) as usize;
-                        let pixels = src_line[first..].iter().step_by(g.stride[1]);
-                        line[cols_ok.clone()]
-                            .iter_mut()
-                            .zip(pixels)
-                            .for_each(|(v, p)| *v = *p);
-                    }
+                let ih = (oh * g.stride[0]) as isize + off_h;
+                let src_line = &src[ih as usize * g.w..][..g.w];
+                line[..cols_ok.start].fill(0.0);
+                line[cols_ok.end..].fill(0.0);
+                if g.stride[1] == 1 {
+                    let start = (cols_ok.start as isize + off_w) as usize;
+                    line[cols_ok.clone()].copy_from_slice(&src_line[start..][..cols_ok.len()]);
+                } else {
+                    let first = ((cols_ok.start * g.stride[1]) as isize + off_w) as usize;
+                    gather_every(&src_line[first..], g.stride[1], &mut line[cols_ok.clone()]);
                 }
             }
-        });
+        }
+    };
+    if parallel {
+        cols.par_chunks_mut(columns).enumerate().for_each(fill);
+    } else {
+        cols.chunks_mut(columns).enumerate().for_each(fill);
+    }
+}
+
+/// `dst[i] = src[i · stride]`. Stride 2 (ResNet's stem and downsampling layers) is written as
+/// a walk over pairs, which the compiler turns into vector loads and shuffles; `step_by` stayed
+/// one scalar copy per value.
+fn gather_every(src: &[f32], stride: usize, dst: &mut [f32]) {
+    if stride == 2 {
+        let pairs = src.chunks_exact(2);
+        let paired = pairs.len().min(dst.len());
+        for (d, p) in dst.iter_mut().zip(pairs) {
+            *d = p[0];
+        }
+        if let Some(last) = dst.get_mut(paired) {
+            *last = src[2 * paired];
+        }
+        return;
+    }
+    for (d, s) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+        *d = *s;
+    }
 }
 
 /// Widest output line (px) for which convolutions take [`TapMask`]s.
@@ -476,18 +500,79 @@ fn channels_last(g: &ConvGeometry) -> bool {
     g.c_in >= g.kh * g.kw && g.batch * g.positions() >= 2 * g.c_out
 }
 
-/// The chunk's images of `x` (NCHW) as `[image][pixel][channel]`, one task per image.
+/// The chunk's images of `x` (NCHW) as `[image][pixel][channel]`, in parallel over blocks of
+/// pixels (a chunk of DBNet's 256 px crops holds one image, so one task per image left a core
+/// idle), each block transposed in 4×4 tiles.
 fn to_channels_last(x: &[f32], g: &ConvGeometry, chunk: &Chunk, copy: &mut [f32]) {
-    let plane = g.h * g.w;
-    copy.par_chunks_mut(plane * g.c_in)
+    const PIXELS: usize = 256;
+    let (plane, c) = (g.h * g.w, g.c_in);
+    copy.par_chunks_mut(plane * c)
         .zip(chunk.images.clone())
         .for_each(|(dst, n)| {
-            let image = &x[n * g.c_in * plane..][..g.c_in * plane];
-            for (c, src) in image.chunks_exact(plane).enumerate() {
-                let column = dst[c..].iter_mut().step_by(g.c_in);
-                column.zip(src).for_each(|(v, p)| *v = *p);
-            }
+            let image = &x[n * c * plane..][..c * plane];
+            dst.par_chunks_mut(PIXELS * c)
+                .enumerate()
+                .for_each(|(b, dst)| transpose(image, (c, plane), b * PIXELS, dst));
         });
+}
+
+/// `dst[p][r] = src[r][first + p]` for the `dst.len() / rows` columns from `first` of the
+/// row-major `src` (`rows × cols`): a block of a matrix transpose.
+fn transpose(src: &[f32], (rows, cols): (usize, usize), first: usize, dst: &mut [f32]) {
+    let width = dst.len() / rows;
+    let (full_r, full_p) = (rows / 4 * 4, width / 4 * 4);
+    for p in (0..full_p).step_by(4) {
+        for r in (0..full_r).step_by(4) {
+            let at = |i: usize| r * cols + i * cols + first + p;
+            let tile = [at(0), at(1), at(2), at(3)].map(|o| {
+                let v: [f32; 4] = src[o..o + 4].try_into().unwrap();
+                v
+            });
+            for (i, row) in transpose4(tile).iter().enumerate() {
+                dst[(p + i) * rows + r..][..4].copy_from_slice(row);
+            }
+        }
+        for r in full_r..rows {
+            for i in 0..4 {
+                dst[(p + i) * rows + r] = src[r * cols + first + p + i];
+            }
+        }
+    }
+    for p in full_p..width {
+        for r in 0..rows {
+            dst[p * rows + r] = src[r * cols + first + p];
+        }
+    }
+}
+
+/// A 4×4 transpose (SSE shuffles on x86-64, where they are part of the baseline).
+#[inline(always)]
+fn transpose4(m: [[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE is part of x86-64's baseline; loads and stores go through arrays of 4.
+        unsafe {
+            let [a, b, c, d] = m.map(|r| _mm_loadu_ps(r.as_ptr()));
+            let (t0, t1) = (_mm_unpacklo_ps(a, b), _mm_unpacklo_ps(c, d));
+            let (t2, t3) = (_mm_unpackhi_ps(a, b), _mm_unpackhi_ps(c, d));
+            let out = [
+                _mm_movelh_ps(t0, t1),
+                _mm_movehl_ps(t1, t0),
+                _mm_movelh_ps(t2, t3),
+                _mm_movehl_ps(t3, t2),
+            ];
+            out.map(|v| {
+                let mut r = [0.0; 4];
+                _mm_storeu_ps(r.as_mut_ptr(), v);
+                r
+            })
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::array::from_fn(|i| std::array::from_fn(|j| m[j][i]))
+    }
 }
 
 /// [`im2col_t`] from the channels-last copy of the chunk's images ([`to_channels_last`]), with
@@ -739,6 +824,9 @@ fn max_columns(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
 
 /// `y = conv(x, w)` (no bias), NCHW.
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if image_parallel(g) {
+        return forward_image_parallel(x, w, g, NARROW_CHUNK_FLOATS);
+    }
     forward_in_chunks(x, w, g, CHUNK_FLOATS)
 }
 
@@ -767,6 +855,61 @@ fn forward_in_chunks(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Ve
             scatter_channels(rows, g, chunk, &mut y);
         }
     });
+    y
+}
+
+/// Output channels up to which a convolution's forward pass takes [`forward_image_parallel`].
+const NARROW_MAX: usize = 32;
+
+/// im2col values per band in [`forward_image_parallel`]: 256 KB, well inside a core's L2.
+const NARROW_CHUNK_FLOATS: usize = 1 << 16;
+
+/// Whether the forward pass runs one image per task ([`forward_image_parallel`]): narrow layers
+/// (at most [`NARROW_MAX`] output channels) with at least one image per thread. The portable
+/// build keeps the shared-chunk path, whose float summation order it exists to replay.
+fn image_parallel(g: &ConvGeometry) -> bool {
+    cfg!(feature = "avx512") && g.c_out <= NARROW_MAX && g.batch >= rayon::current_num_threads()
+}
+
+/// The forward pass of a narrow convolution, one image per task, each image in bands of output
+/// rows whose im2col columns stay in the core's L2 and whose product writes straight into the
+/// image's output planes (`[C_out, band]` at row stride `H_out·W_out`).
+///
+/// Why: with few output channels the product does little per im2col value (16 multiply-adds
+/// for DBNet's 16-channel layers), so the shared path's cost was moving its 4 MB chunks of
+/// columns through the L3 cache twice, once written by im2col and once read by the product, with
+/// both cores taking turns on each chunk. PyTorch ran those layers 3x faster (DBNet's backbone
+/// at 256 px, docs/performance.md).
+fn forward_image_parallel(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Vec<f32> {
+    let mut y = vec![0.0; g.y_len()];
+    let positions = g.positions();
+    let rows_per_band = (limit / (g.k() * g.w_out).max(1)).clamp(1, g.h_out.max(1));
+    let columns = rows_per_band * g.w_out;
+    y.par_chunks_mut(g.c_out * positions)
+        .enumerate()
+        .for_each(|(n, y)| {
+            with_scratch(g.k() * columns, 0, |cols, _| {
+                for first in (0..g.h_out).step_by(rows_per_band) {
+                    let chunk = Chunk {
+                        images: n..n + 1,
+                        rows: first..(first + rows_per_band).min(g.h_out),
+                    };
+                    let columns = chunk.columns(g);
+                    let cols = &mut cols[..g.k() * columns];
+                    im2col_with(x, g, &chunk, cols, false);
+                    matmul_serial(
+                        (g.c_out, columns, g.k()),
+                        &mut y[first * g.w_out..],
+                        (1, positions as isize),
+                        false,
+                        w,
+                        (1, g.k() as isize),
+                        cols,
+                        (1, columns as isize),
+                    );
+                }
+            });
+        });
     y
 }
 
@@ -1067,6 +1210,14 @@ mod tests {
                 &y,
                 &format!("y, chunked {g:?}"),
             );
+            // One image per task, in bands of one output row and as whole images.
+            for limit in [1, g.k() * g.positions()] {
+                assert_close(
+                    &forward_image_parallel(&x, &w, g, limit),
+                    &y,
+                    &format!("y, image-parallel, bands of {limit} {g:?}"),
+                );
+            }
         }
     }
 
