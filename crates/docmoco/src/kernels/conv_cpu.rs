@@ -169,10 +169,19 @@ fn im2col_with(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols: &mut [f32], par
             }
         }
     };
+    for_each_chunk(cols, columns, parallel, fill);
+}
+
+/// `f((i, chunk))` for every `size`-long chunk of `data`: in parallel, or on the calling thread
+/// alone for the image-parallel passes, which already run one task per core.
+fn for_each_chunk<F>(data: &mut [f32], size: usize, parallel: bool, f: F)
+where
+    F: Fn((usize, &mut [f32])) + Sync + Send,
+{
     if parallel {
-        cols.par_chunks_mut(columns).enumerate().for_each(fill);
+        data.par_chunks_mut(size).enumerate().for_each(f);
     } else {
-        cols.chunks_mut(columns).enumerate().for_each(fill);
+        data.chunks_mut(size).enumerate().for_each(f);
     }
 }
 
@@ -387,21 +396,20 @@ fn tap_ranges(g: &ConvGeometry) -> Vec<TapRange> {
         .collect()
 }
 
-/// Runs `fill(image, oh, block)` in parallel for every block of a transposed im2col matrix
+/// Runs `fill(image, oh, block)` (in parallel unless told not to) for every block of a transposed im2col matrix
 /// ([`im2col_t`]'s layout): the `W_out` lines of `kp` values of output row `oh` of the chunk's
 /// `image`-th image.
-fn par_row_blocks(
+fn row_blocks(
     cols_t: &mut [f32],
     g: &ConvGeometry,
-    chunk: &Chunk,
+    (chunk, parallel): (&Chunk, bool),
     kp: usize,
-    fill: impl Fn(usize, usize, &mut [f32]) + Sync,
+    fill: impl Fn(usize, usize, &mut [f32]) + Sync + Send,
 ) {
     let rows = chunk.rows.len();
-    cols_t
-        .par_chunks_mut(g.w_out * kp)
-        .enumerate()
-        .for_each(|(block, out)| fill(block / rows, chunk.rows.start + block % rows, out));
+    for_each_chunk(cols_t, g.w_out * kp, parallel, |(block, out)| {
+        fill(block / rows, chunk.rows.start + block % rows, out)
+    });
 }
 
 /// Rows of [`im2col_t`]'s matrix: `K` rounded up to 16 floats, one AVX-512 register.
@@ -420,11 +428,17 @@ pub fn padded_k(g: &ConvGeometry) -> usize {
 /// rows of one output row of one image: one position's row at a time, or, with fewer channels
 /// than kernel taps, one matrix row at a time ([`tap_major_block`]).
 pub fn im2col_t(x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
+    im2col_t_with(x, g, (chunk, true), cols_t);
+}
+
+/// [`im2col_t`], on the calling thread alone unless `parallel`.
+fn im2col_t_with(x: &[f32], g: &ConvGeometry, chunk: (&Chunk, bool), cols_t: &mut [f32]) {
+    let (chunk, parallel) = chunk;
     assert_eq!(x.len(), g.x_len());
     let (kp, plane, taps) = (padded_k(g), g.h * g.w, g.kh * g.kw);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
     let tap_ranges = tap_ranges(g);
-    par_row_blocks(cols_t, g, chunk, kp, |local, oh, out| {
+    row_blocks(cols_t, g, (chunk, parallel), kp, |local, oh, out| {
         let n = chunk.images.start + local;
         let image = &x[n * g.c_in * plane..][..g.c_in * plane];
         if g.c_in < taps {
@@ -503,17 +517,17 @@ fn channels_last(g: &ConvGeometry) -> bool {
 /// The chunk's images of `x` (NCHW) as `[image][pixel][channel]`, in parallel over blocks of
 /// pixels (a chunk of DBNet's 256 px crops holds one image, so one task per image left a core
 /// idle), each block transposed in 4×4 tiles.
-fn to_channels_last(x: &[f32], g: &ConvGeometry, chunk: &Chunk, copy: &mut [f32]) {
+fn to_channels_last(x: &[f32], g: &ConvGeometry, chunk: (&Chunk, bool), copy: &mut [f32]) {
     const PIXELS: usize = 256;
+    let (chunk, parallel) = chunk;
     let (plane, c) = (g.h * g.w, g.c_in);
-    copy.par_chunks_mut(plane * c)
-        .zip(chunk.images.clone())
-        .for_each(|(dst, n)| {
-            let image = &x[n * c * plane..][..c * plane];
-            dst.par_chunks_mut(PIXELS * c)
-                .enumerate()
-                .for_each(|(b, dst)| transpose(image, (c, plane), b * PIXELS, dst));
+    for_each_chunk(copy, plane * c, parallel, |(local, dst)| {
+        let n = chunk.images.start + local;
+        let image = &x[n * c * plane..][..c * plane];
+        for_each_chunk(dst, PIXELS * c, parallel, |(b, dst)| {
+            transpose(image, (c, plane), b * PIXELS, dst)
         });
+    });
 }
 
 /// `dst[p][r] = src[r][first + p]` for the `dst.len() / rows` columns from `first` of the
@@ -581,12 +595,18 @@ fn transpose4(m: [[f32; 4]; 4]) -> [[f32; 4]; 4] {
 /// line, so each line is `taps` block copies instead of `K` single-value gathers. The weight
 /// gradient's product sums over the positions as before, the same floats in the same order, so
 /// only its columns come out permuted ([`backward`] puts them back).
-fn im2col_t_channels_last(copy: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]) {
+fn im2col_t_channels_last(
+    copy: &[f32],
+    g: &ConvGeometry,
+    chunk: (&Chunk, bool),
+    cols_t: &mut [f32],
+) {
+    let (chunk, parallel) = chunk;
     let (kp, c) = (padded_k(g), g.c_in);
     assert_eq!(copy.len(), chunk.images.len() * g.h * g.w * c);
     assert_eq!(cols_t.len(), kp * chunk.columns(g));
     let tap_ranges = tap_ranges(g);
-    par_row_blocks(cols_t, g, chunk, kp, |local, oh, out| {
+    row_blocks(cols_t, g, (chunk, parallel), kp, |local, oh, out| {
         let image = &copy[local * g.h * g.w * c..][..g.h * g.w * c];
         for (ow, line) in out.chunks_exact_mut(kp).enumerate() {
             line[g.k()..].fill(0.0);
@@ -610,6 +630,16 @@ fn im2col_t_channels_last(copy: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t:
 /// scratch: the stride-1 "same" path zeroes the values that read the padding first.
 pub fn col2im(dcols: &mut [f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]) {
     assert_eq!(dx.len(), g.x_len());
+    let plane = g.h * g.w;
+    let planes = &mut dx[chunk.images.start * g.c_in * plane..chunk.images.end * g.c_in * plane];
+    col2im_with(dcols, g, (chunk, true), planes);
+}
+
+/// [`col2im`] into `planes`, the input gradient of the chunk's images alone, on the calling
+/// thread alone unless `parallel`.
+fn col2im_with(dcols: &mut [f32], g: &ConvGeometry, chunk: (&Chunk, bool), planes: &mut [f32]) {
+    let (chunk, parallel) = chunk;
+    assert_eq!(planes.len(), chunk.images.len() * g.c_in * g.h * g.w);
     let columns = chunk.columns(g);
     assert_eq!(dcols.len(), g.k() * columns);
     let (span, plane, taps) = (chunk.span(g), g.h * g.w, g.kh * g.kw);
@@ -617,74 +647,67 @@ pub fn col2im(dcols: &mut [f32], g: &ConvGeometry, chunk: &Chunk, dx: &mut [f32]
     let masks = small_plane_masks(g, chunk, &tap_ranges);
     let shifted = g.stride == [1, 1] && g.w_out == g.w;
     if shifted && masks.is_none() {
-        zero_wrapped_columns(dcols, g, columns);
+        zero_wrapped_columns(dcols, g, columns, parallel);
     }
     let dcols = &*dcols;
-    let planes = &mut dx[chunk.images.start * g.c_in * plane..chunk.images.end * g.c_in * plane];
-    planes
-        .par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(nc, dst)| {
-            let (local, c) = (nc / g.c_in, nc % g.c_in);
-            for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
-                let (off_h, off_w) = (*off_h, *off_w);
-                let src = &dcols[(c * taps + tap) * columns + local * span..][..span];
-                if cols_ok.is_empty() {
-                    continue; // the tap only ever saw the padding
-                }
-                if let Some(masks) = &masks {
-                    masks[tap].add(src, dst);
+    for_each_chunk(planes, plane, parallel, |(nc, dst)| {
+        let (local, c) = (nc / g.c_in, nc % g.c_in);
+        for (tap, (off_h, off_w, rows_ok, cols_ok)) in tap_ranges.iter().enumerate() {
+            let (off_h, off_w) = (*off_h, *off_w);
+            let src = &dcols[(c * taps + tap) * columns + local * span..][..span];
+            if cols_ok.is_empty() {
+                continue; // the tap only ever saw the padding
+            }
+            if let Some(masks) = &masks {
+                masks[tap].add(src, dst);
+                continue;
+            }
+            if shifted {
+                add_shifted_plane(src, g, chunk, (off_h, off_w), rows_ok, dst);
+                continue;
+            }
+            for (r, oh) in chunk.rows.clone().enumerate() {
+                if !rows_ok.contains(&oh) {
                     continue;
                 }
-                if shifted {
-                    add_shifted_plane(src, g, chunk, (off_h, off_w), rows_ok, dst);
-                    continue;
-                }
-                for (r, oh) in chunk.rows.clone().enumerate() {
-                    if !rows_ok.contains(&oh) {
-                        continue;
+                let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
+                let line = &mut dst[ih * g.w..][..g.w];
+                let src_line = &src[r * g.w_out..][..g.w_out];
+                if g.stride[1] == 1 {
+                    // Contiguous on both sides: a loop the compiler vectorises.
+                    let start = (cols_ok.start as isize + off_w) as usize;
+                    let line = &mut line[start..][..cols_ok.len()];
+                    for (d, s) in line.iter_mut().zip(&src_line[cols_ok.clone()]) {
+                        *d += *s;
                     }
-                    let ih = ((oh * g.stride[0]) as isize + off_h) as usize;
-                    let line = &mut dst[ih * g.w..][..g.w];
-                    let src_line = &src[r * g.w_out..][..g.w_out];
-                    if g.stride[1] == 1 {
-                        // Contiguous on both sides: a loop the compiler vectorises.
-                        let start = (cols_ok.start as isize + off_w) as usize;
-                        let line = &mut line[start..][..cols_ok.len()];
-                        for (d, s) in line.iter_mut().zip(&src_line[cols_ok.clone()]) {
-                            *d += *s;
-                        }
-                    } else {
-                        for ow in cols_ok.clone() {
-                            line[((ow * g.stride[1]) as isize + off_w) as usize] += src_line[ow];
-                        }
+                } else {
+                    for ow in cols_ok.clone() {
+                        line[((ow * g.stride[1]) as isize + off_w) as usize] += src_line[ow];
                     }
                 }
             }
-        });
+        }
+    });
 }
 
 /// Zeroes, in every row of a stride-1 "same" convolution's `dcols`, the values of the output
 /// columns whose tap reads the padding (`|off_w|` at one end of each output line), so that
 /// [`add_shifted_plane`] can add whole blocks: those values land on a neighbouring line's
 /// pixels, and adding zero there changes nothing.
-fn zero_wrapped_columns(dcols: &mut [f32], g: &ConvGeometry, columns: usize) {
+fn zero_wrapped_columns(dcols: &mut [f32], g: &ConvGeometry, columns: usize, parallel: bool) {
     let taps = g.kh * g.kw;
-    dcols
-        .par_chunks_mut(columns)
-        .enumerate()
-        .for_each(|(row, values)| {
-            let tap = row % taps;
-            let (_, off_w) = g.offsets(tap / g.kw, tap % g.kw);
-            let cols_ok = outputs_reading(g.w_out, g.w, 1, off_w);
-            if cols_ok.len() == g.w_out {
-                return; // the tap reads no padding along the lines (every 1×1 convolution)
-            }
-            for line in values.chunks_exact_mut(g.w_out) {
-                line[..cols_ok.start].fill(0.0);
-                line[cols_ok.end..].fill(0.0);
-            }
-        });
+    for_each_chunk(dcols, columns, parallel, |(row, values)| {
+        let tap = row % taps;
+        let (_, off_w) = g.offsets(tap / g.kw, tap % g.kw);
+        let cols_ok = outputs_reading(g.w_out, g.w, 1, off_w);
+        if cols_ok.len() == g.w_out {
+            return; // the tap reads no padding along the lines (every 1×1 convolution)
+        }
+        for line in values.chunks_exact_mut(g.w_out) {
+            line[..cols_ok.start].fill(0.0);
+            line[cols_ok.end..].fill(0.0);
+        }
+    });
 }
 
 /// col2im's fast path, the adjoint of [`shifted_plane`]: with stride 1 and output lines as
@@ -923,7 +946,108 @@ pub fn backward(
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if image_parallel(g) {
+        return backward_image_parallel(x, w, dy, g, [want_dx, want_dw], NARROW_CHUNK_FLOATS);
+    }
     backward_in_chunks(x, w, dy, g, [want_dx, want_dw], CHUNK_FLOATS)
+}
+
+/// The gradients of a narrow convolution (see [`forward_image_parallel`]), one image per task in
+/// L2-sized bands of output rows: each task reads its output gradient in place (`[C_out, band]`
+/// at row stride `H_out·W_out`), adds into its own image's input gradient, and sums a weight
+/// gradient of its own; those are added in image order, so the result does not depend on
+/// which thread ran which image.
+fn backward_image_parallel(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    g: &ConvGeometry,
+    [want_dx, want_dw]: [bool; 2],
+    limit: usize,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    assert_eq!(x.len(), g.x_len());
+    assert_eq!(w.len(), g.weight_len());
+    assert_eq!(dy.len(), g.y_len());
+    let (kp, positions, image_len) = (padded_k(g), g.positions(), g.c_in * g.h * g.w);
+    let last = channels_last(g) && want_dw;
+    let rows_per_band = (limit / (kp * g.w_out).max(1)).clamp(1, g.h_out.max(1));
+    let columns = rows_per_band * g.w_out;
+    let copy_len = if last { image_len } else { 0 };
+    let mut dx = want_dx.then(|| vec![0.0; g.x_len()]);
+    // One task per image: its input-gradient planes (when asked for) and its weight gradient.
+    let image = |n: usize, mut dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+        let mut dw = want_dw.then(|| vec![0.0; g.c_out * kp]);
+        with_scratch(kp * columns + copy_len, 0, |scratch, _| {
+            let (cols, copy) = scratch.split_at_mut(kp * columns);
+            let whole = Chunk {
+                images: n..n + 1,
+                rows: 0..g.h_out,
+            };
+            if last {
+                to_channels_last(x, g, (&whole, false), copy);
+            }
+            for (band, first) in (0..g.h_out).step_by(rows_per_band).enumerate() {
+                let chunk = Chunk {
+                    images: n..n + 1,
+                    rows: first..(first + rows_per_band).min(g.h_out),
+                };
+                let columns = chunk.columns(g);
+                let dy = &dy[n * g.c_out * positions + first * g.w_out..];
+                if let Some(dw) = dw.as_mut() {
+                    let cols_t = &mut cols[..kp * columns];
+                    if last {
+                        im2col_t_channels_last(copy, g, (&chunk, false), cols_t);
+                    } else {
+                        im2col_t_with(x, g, (&chunk, false), cols_t);
+                    }
+                    matmul_serial(
+                        (g.c_out, kp, columns),
+                        dw,
+                        (1, kp as isize),
+                        band > 0,
+                        dy,
+                        (1, positions as isize),
+                        cols_t,
+                        (1, kp as isize),
+                    );
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    let cols = &mut cols[..g.k() * columns];
+                    matmul_serial(
+                        (g.k(), columns, g.c_out),
+                        cols,
+                        (1, columns as isize),
+                        false,
+                        w,
+                        (g.k() as isize, 1),
+                        dy,
+                        (1, positions as isize),
+                    );
+                    col2im_with(cols, g, (&chunk, false), dx);
+                }
+            }
+        });
+        dw
+    };
+    let partial: Vec<Option<Vec<f32>>> = match dx.as_mut() {
+        Some(dx) => dx
+            .par_chunks_mut(image_len)
+            .enumerate()
+            .map(|(n, dx)| image(n, Some(dx)))
+            .collect(),
+        None => (0..g.batch)
+            .into_par_iter()
+            .map(|n| image(n, None))
+            .collect(),
+    };
+    let dw = want_dw.then(|| {
+        let mut sum = vec![0.0; g.c_out * kp];
+        for part in partial.iter().flatten() {
+            sum.iter_mut().zip(part).for_each(|(s, p)| *s += p);
+        }
+        weight_layout(sum, g)
+    });
+    (dx, dw)
 }
 
 fn backward_in_chunks(
@@ -962,8 +1086,8 @@ fn backward_in_chunks(
                 let cols_t = &mut cols_t[..kp * columns];
                 if last {
                     let copy = &mut copy[..chunk.images.len() * g.c_in * g.h * g.w];
-                    to_channels_last(x, g, chunk, copy);
-                    im2col_t_channels_last(copy, g, chunk, cols_t);
+                    to_channels_last(x, g, (chunk, true), copy);
+                    im2col_t_channels_last(copy, g, (chunk, true), cols_t);
                 } else {
                     im2col_t(x, g, chunk, cols_t);
                 }
@@ -994,8 +1118,15 @@ fn backward_in_chunks(
             }
         }
     });
-    let dw = dw.map(|mut dw| {
-        if last {
+    (dx, dw.map(|dw| weight_layout(dw, g)))
+}
+
+/// The weight gradient as computed over [`padded_k`] columns, in the order of the route taken
+/// ([`channels_last`] or not), → the weight's `[C_out, C_in, kh, kw]`.
+fn weight_layout(mut dw: Vec<f32>, g: &ConvGeometry) -> Vec<f32> {
+    let kp = padded_k(g);
+    {
+        if channels_last(g) {
             // Columns `tap·C + c` of `im2col_t_channels_last` back to the weight's `c·taps + tap`.
             let taps = g.kh * g.kw;
             let mut out = vec![0.0; g.weight_len()];
@@ -1017,8 +1148,7 @@ fn backward_in_chunks(
             dw.truncate(g.weight_len());
         }
         dw
-    });
-    (dx, dw)
+    }
 }
 
 #[cfg(test)]
@@ -1149,8 +1279,8 @@ mod tests {
     fn channels_last_columns_are_the_columns_transposed_and_permuted() {
         let via_copy = |x: &[f32], g: &ConvGeometry, chunk: &Chunk, cols_t: &mut [f32]| {
             let mut copy = vec![f32::NAN; chunk.images.len() * g.c_in * g.h * g.w];
-            to_channels_last(x, g, chunk, &mut copy);
-            im2col_t_channels_last(&copy, g, chunk, cols_t);
+            to_channels_last(x, g, (chunk, true), &mut copy);
+            im2col_t_channels_last(&copy, g, (chunk, true), cols_t);
         };
         assert_transposed_layout(via_copy, |g, t| {
             let (tap, c) = (t / g.c_in, t % g.c_in);
@@ -1237,6 +1367,16 @@ mod tests {
                 let (dx1, dw1) = backward_in_chunks(&x, &w, &r, g, [true, true], limit);
                 assert_close(&dx1.unwrap(), &dx, &format!("dx, chunks of {limit} {g:?}"));
                 assert_close(&dw1.unwrap(), &dw, &format!("dw, chunks of {limit} {g:?}"));
+                let (dx2, dw2) = backward_image_parallel(&x, &w, &r, g, [true, true], limit);
+                let what = format!("image-parallel, bands of {limit} {g:?}");
+                assert_close(&dx2.unwrap(), &dx, &format!("dx, {what}"));
+                assert_close(&dw2.unwrap(), &dw, &format!("dw, {what}"));
+                let (dx3, none) = backward_image_parallel(&x, &w, &r, g, [true, false], limit);
+                assert_close(&dx3.unwrap(), &dx, &format!("dx alone, {what}"));
+                assert!(none.is_none());
+                let (none, dw3) = backward_image_parallel(&x, &w, &r, g, [false, true], limit);
+                assert_close(&dw3.unwrap(), &dw, &format!("dw alone, {what}"));
+                assert!(none.is_none());
             }
             let (only_dx, none) = backward(&x, &w, &r, g, true, false);
             assert!(none.is_none() && only_dx.is_some());
