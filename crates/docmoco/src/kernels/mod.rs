@@ -72,8 +72,9 @@ pub(crate) fn outputs_reading(
 }
 
 /// Set by [`use_burn_kernels`]; starts as the environment variable `DOCMOCO_BURN_CONV` (any value
-/// but `0`), which makes every command compute exactly what docmoco computed before it had its
-/// own kernels: the same float summation order, so runs recorded then replay bit for bit.
+/// but `0`), which routes every operation docmoco has a kernel for back to burn's, to compare
+/// them, and originally to replay runs recorded before docmoco had its own kernels bit for bit
+/// (which, with the portable build, session 13 found no longer holds for the demo: README).
 static BURN_KERNELS: LazyLock<AtomicBool> = LazyLock::new(|| {
     AtomicBool::new(std::env::var_os("DOCMOCO_BURN_CONV").is_some_and(|v| v != "0"))
 });
