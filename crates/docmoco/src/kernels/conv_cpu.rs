@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::matmul::{product as matmul, product_serial as matmul_serial};
+use super::matmul::{product as matmul, Threads};
 use super::outputs_reading;
 
 /// Shapes and options of one convolution, with its output size.
@@ -864,17 +864,7 @@ fn forward_in_chunks(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) -> Ve
             let columns = chunk.columns(g);
             let (cols, rows) = (&mut cols[..g.k() * columns], &mut rows[..g.c_out * columns]);
             im2col(x, g, chunk, cols);
-            let stride = columns as isize;
-            matmul(
-                (g.c_out, columns, g.k()),
-                rows,
-                (1, stride),
-                false,
-                w,
-                (1, g.k() as isize),
-                cols,
-                (1, stride),
-            );
+            output_product(g, w, (cols, columns), (rows, columns), Threads::Pool);
             scatter_channels(rows, g, chunk, &mut y);
         }
     });
@@ -920,20 +910,78 @@ fn forward_image_parallel(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) 
                     let columns = chunk.columns(g);
                     let cols = &mut cols[..g.k() * columns];
                     im2col_with(x, g, &chunk, cols, false);
-                    matmul_serial(
-                        (g.c_out, columns, g.k()),
-                        &mut y[first * g.w_out..],
-                        (1, positions as isize),
-                        false,
-                        w,
-                        (1, g.k() as isize),
-                        cols,
-                        (1, columns as isize),
-                    );
+                    let y = &mut y[first * g.w_out..];
+                    output_product(g, w, (cols, columns), (y, positions), Threads::Caller);
                 }
             });
         });
     y
+}
+
+/// `y = W · cols` for a chunk of `columns` output positions: `y` holds one row per output
+/// channel, `row_stride` apart (the chunk's width for a scratch matrix, `H_out·W_out` when
+/// written straight into an image's output planes).
+fn output_product(
+    g: &ConvGeometry,
+    w: &[f32],
+    (cols, columns): (&[f32], usize),
+    (y, row_stride): (&mut [f32], usize),
+    threads: Threads,
+) {
+    let shape = (g.c_out, columns, g.k());
+    let (cs, ys) = ((1, columns as isize), (1, row_stride as isize));
+    matmul(
+        shape,
+        y,
+        ys,
+        false,
+        w,
+        (1, g.k() as isize),
+        cols,
+        cs,
+        threads,
+    );
+}
+
+/// `dw (+)= dY · colsT` over a chunk: `dw` is `[C_out, padded K]`, accumulated into when the
+/// flag says so; `dy` has one row per output channel, `row_stride` apart; `cols_t` is
+/// [`im2col_t`]'s matrix of the chunk (its row count gives the chunk's columns).
+fn weight_grad_product(
+    g: &ConvGeometry,
+    (dw, accumulate): (&mut [f32], bool),
+    (dy, row_stride): (&[f32], usize),
+    cols_t: &[f32],
+    threads: Threads,
+) {
+    let kp = padded_k(g);
+    let shape = (g.c_out, kp, cols_t.len() / kp);
+    let (ks, ds) = ((1, kp as isize), (1, row_stride as isize));
+    matmul(shape, dw, ks, accumulate, dy, ds, cols_t, ks, threads);
+}
+
+/// `cols = Wᵀ · dY` over a chunk (the columns col2im adds back): `dy` as in
+/// [`weight_grad_product`], `cols` is `[K, columns]`.
+fn input_grad_product(
+    g: &ConvGeometry,
+    w: &[f32],
+    (dy, row_stride): (&[f32], usize),
+    cols: &mut [f32],
+    threads: Threads,
+) {
+    let columns = cols.len() / g.k();
+    let shape = (g.k(), columns, g.c_out);
+    let (cs, ds) = ((1, columns as isize), (1, row_stride as isize));
+    matmul(
+        shape,
+        cols,
+        cs,
+        false,
+        w,
+        (g.k() as isize, 1),
+        dy,
+        ds,
+        threads,
+    );
 }
 
 /// Gradients of a convolution for the output gradient `dy`: `(dx, dw)`, each computed only when
@@ -1000,29 +1048,12 @@ fn backward_image_parallel(
                     } else {
                         im2col_t_with(x, g, (&chunk, false), cols_t);
                     }
-                    matmul_serial(
-                        (g.c_out, kp, columns),
-                        dw,
-                        (1, kp as isize),
-                        band > 0,
-                        dy,
-                        (1, positions as isize),
-                        cols_t,
-                        (1, kp as isize),
-                    );
+                    let dy = (dy, positions);
+                    weight_grad_product(g, (dw, band > 0), dy, cols_t, Threads::Caller);
                 }
                 if let Some(dx) = dx.as_deref_mut() {
                     let cols = &mut cols[..g.k() * columns];
-                    matmul_serial(
-                        (g.k(), columns, g.c_out),
-                        cols,
-                        (1, columns as isize),
-                        false,
-                        w,
-                        (g.k() as isize, 1),
-                        dy,
-                        (1, positions as isize),
-                    );
+                    input_grad_product(g, w, (dy, positions), cols, Threads::Caller);
                     col2im_with(cols, g, (&chunk, false), dx);
                 }
             }
@@ -1079,7 +1110,6 @@ fn backward_in_chunks(
         for (i, chunk) in chunks.iter().enumerate() {
             let columns = chunk.columns(g);
             let rows = &mut rows[..g.c_out * columns];
-            let (k, stride) = (g.k() as isize, columns as isize);
             gather_channels(dy, g, chunk, rows);
             if let Some(dw) = dw.as_mut() {
                 let (cols_t, copy) = cols.split_at_mut(cols.len() - copy_len);
@@ -1091,29 +1121,11 @@ fn backward_in_chunks(
                 } else {
                     im2col_t(x, g, chunk, cols_t);
                 }
-                matmul(
-                    (g.c_out, kp, columns),
-                    dw,
-                    (1, kp as isize),
-                    i > 0,
-                    rows,
-                    (1, stride),
-                    cols_t,
-                    (1, kp as isize),
-                );
+                weight_grad_product(g, (dw, i > 0), (rows, columns), cols_t, Threads::Pool);
             }
             if let Some(dx) = dx.as_mut() {
                 let cols = &mut cols[..g.k() * columns];
-                matmul(
-                    (g.k(), columns, g.c_out),
-                    cols,
-                    (1, stride),
-                    false,
-                    w,
-                    (k, 1),
-                    rows,
-                    (1, stride),
-                );
+                input_grad_product(g, w, (rows, columns), cols, Threads::Pool);
                 col2im(cols, g, chunk, dx);
             }
         }

@@ -62,9 +62,19 @@ fn family_for(a: &Args) -> Isa {
 ///
 /// Like `gemm::gemm`, a row-major destination is computed as the transposed product (the
 /// micro-kernels write columns); strides must not be negative.
+/// Which threads a [`product`] may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// The whole pool (large products are split across it).
+    Pool,
+    /// The calling thread alone: for callers that already run one product per core (the
+    /// narrow convolutions' image-parallel passes).
+    Caller,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn product(
-    shape: (usize, usize, usize),
+    (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     dst_strides: (isize, isize),
     accumulate: bool,
@@ -72,57 +82,8 @@ pub fn product(
     lhs_strides: (isize, isize),
     rhs: &[f32],
     rhs_strides: (isize, isize),
+    threads: Threads,
 ) {
-    let operands = (
-        dst,
-        dst_strides,
-        accumulate,
-        lhs,
-        lhs_strides,
-        rhs,
-        rhs_strides,
-    );
-    product_with(shape, operands, true);
-}
-
-/// [`product`] on the calling thread alone: for callers that already run one product per
-/// core (the narrow convolutions' image-parallel forward pass).
-#[allow(clippy::too_many_arguments)]
-pub fn product_serial(
-    shape: (usize, usize, usize),
-    dst: &mut [f32],
-    dst_strides: (isize, isize),
-    accumulate: bool,
-    lhs: &[f32],
-    lhs_strides: (isize, isize),
-    rhs: &[f32],
-    rhs_strides: (isize, isize),
-) {
-    let operands = (
-        dst,
-        dst_strides,
-        accumulate,
-        lhs,
-        lhs_strides,
-        rhs,
-        rhs_strides,
-    );
-    product_with(shape, operands, false);
-}
-
-/// A product's destination, accumulate flag and operands, each with its strides.
-type Operands<'a> = (
-    &'a mut [f32],
-    (isize, isize),
-    bool,
-    &'a [f32],
-    (isize, isize),
-    &'a [f32],
-    (isize, isize),
-);
-
-fn product_with((m, n, k): (usize, usize, usize), operands: Operands, parallel: bool) {
-    let (dst, dst_strides, accumulate, lhs, lhs_strides, rhs, rhs_strides) = operands;
     let strides = [dst_strides, lhs_strides, rhs_strides];
     assert!(
         strides.iter().all(|&(c, r)| c >= 0 && r >= 0),
@@ -138,11 +99,12 @@ fn product_with((m, n, k): (usize, usize, usize), operands: Operands, parallel: 
             && covers(rhs.len(), (k, n), rhs_strides),
         "an operand's strides address beyond its slice"
     );
-    let parallelism = if parallel && m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
-        Parallelism::Rayon(0)
-    } else {
-        Parallelism::None
-    };
+    let parallelism =
+        if threads == Threads::Pool && m * n * k >= 1 << 18 && rayon::current_num_threads() > 1 {
+            Parallelism::Rayon(0)
+        } else {
+            Parallelism::None
+        };
     let transpose = dst_strides.0.abs() < dst_strides.1.abs();
     let args = if transpose {
         Args {
@@ -375,6 +337,7 @@ mod tests {
                 (1, k as isize),
                 &rhs,
                 (1, n as isize),
+                Threads::Pool,
             );
             assert_eq!(row, want, "{m}x{n}x{k} row-major");
             let mut col = vec![0.0; m * n];
@@ -387,6 +350,7 @@ mod tests {
                 (1, k as isize),
                 &rhs,
                 (1, n as isize),
+                Threads::Pool,
             );
             for i in 0..m {
                 for j in 0..n {
@@ -403,6 +367,7 @@ mod tests {
                 (1, k as isize),
                 &rhs,
                 (1, n as isize),
+                Threads::Caller,
             );
             assert_eq!(
                 row,
