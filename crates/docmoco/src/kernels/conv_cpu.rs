@@ -16,6 +16,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::conv_taps;
 use super::matmul::{product as matmul, Threads};
 use super::outputs_reading;
 
@@ -850,6 +851,9 @@ pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     if image_parallel(g) {
         return forward_image_parallel(x, w, g, NARROW_CHUNK_FLOATS);
     }
+    if by_taps(g) {
+        return conv_taps::forward(x, w, g);
+    }
     forward_in_chunks(x, w, g, CHUNK_FLOATS)
 }
 
@@ -916,6 +920,26 @@ fn forward_image_parallel(x: &[f32], w: &[f32], g: &ConvGeometry, limit: usize) 
             });
         });
     y
+}
+
+/// Output positions per plane up to which a stride-1 convolution's forward pass and input
+/// gradient run as one product per tap ([`conv_taps`]). Measured per layer with `docmoco bench
+/// conv` (docs/performance.md, session 14): 4×4 and 7×7 planes (ResNet-18's last stages at 112
+/// px) 1.3–1.6x faster, 2×2 planes 2.3x, 8×8 ones 1.05–1.15x; 14×14 planes neither gain nor
+/// lose, 28×28 ones lose (with 64 channels the products' reduction is short).
+const TAPS_PLANE_MAX: usize = 64;
+
+/// Whether a convolution's forward pass and input gradient take [`conv_taps`]: stride 1, a
+/// kernel larger than 1×1, at most [`TAPS_PLANE_MAX`] output positions per plane (the
+/// environment variable `DOCMOCO_TAPS_PLANE` sets that limit, `0` turns the path off, to
+/// measure the difference). The portable build keeps im2col, whose float summation order it
+/// exists to replay.
+fn by_taps(g: &ConvGeometry) -> bool {
+    static MAX: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+        let set = std::env::var("DOCMOCO_TAPS_PLANE").ok();
+        set.and_then(|v| v.parse().ok()).unwrap_or(TAPS_PLANE_MAX)
+    });
+    cfg!(feature = "avx512") && conv_taps::fits(g) && g.kh * g.kw > 1 && g.positions() <= *MAX
 }
 
 /// `y = W · cols` for a chunk of `columns` output positions: `y` holds one row per output
@@ -996,6 +1020,11 @@ pub fn backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     if image_parallel(g) {
         return backward_image_parallel(x, w, dy, g, [want_dx, want_dw], NARROW_CHUNK_FLOATS);
+    }
+    if by_taps(g) && want_dx {
+        let dx = conv_taps::input_grad(w, dy, g);
+        let (_, dw) = backward_in_chunks(x, w, dy, g, [false, want_dw], CHUNK_FLOATS);
+        return (Some(dx), dw);
     }
     backward_in_chunks(x, w, dy, g, [want_dx, want_dw], CHUNK_FLOATS)
 }
@@ -1360,6 +1389,39 @@ mod tests {
                     &format!("y, image-parallel, bands of {limit} {g:?}"),
                 );
             }
+            if conv_taps::fits(g) {
+                let what = format!("y, by taps {g:?}");
+                assert_close(&conv_taps::forward(&x, &w, g), &y, &what);
+            }
+        }
+    }
+
+    /// Layers wide enough that the tap path splits its rows over several tasks (three threads:
+    /// blocks of 32, 32 and the rest) give what the im2col path gives.
+    #[test]
+    fn taps_split_over_tasks_match_im2col() {
+        let g = |x, w, p, d| ConvGeometry::new(x, w, [1, 1], p, d).unwrap();
+        let wide = [
+            g([3, 70, 5, 4], [66, 70, 3, 3], [1, 1], [1, 1]),
+            g([2, 33, 6, 7], [65, 33, 3, 3], [2, 2], [2, 2]),
+            g([2, 40, 3, 3], [34, 40, 5, 3], [2, 0], [1, 1]),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (s, g) in wide.iter().enumerate() {
+            let x = random(g.x_len(), 300 + s as u64);
+            let w = random(g.weight_len(), 400 + s as u64);
+            let r = random(g.y_len(), 500 + s as u64);
+            let want_y = forward_in_chunks(&x, &w, g, CHUNK_FLOATS);
+            let (want_dx, _) = backward_in_chunks(&x, &w, &r, g, [true, false], CHUNK_FLOATS);
+            let (y, dx) = pool.install(|| {
+                let y = conv_taps::forward(&x, &w, g);
+                (y, conv_taps::input_grad(&w, &r, g))
+            });
+            assert_close(&y, &want_y, &format!("y {g:?}"));
+            assert_close(&dx, &want_dx.unwrap(), &format!("dx {g:?}"));
         }
     }
 
@@ -1389,6 +1451,10 @@ mod tests {
                 let (none, dw3) = backward_image_parallel(&x, &w, &r, g, [false, true], limit);
                 assert_close(&dw3.unwrap(), &dw, &format!("dw alone, {what}"));
                 assert!(none.is_none());
+            }
+            if conv_taps::fits(g) {
+                let dx4 = conv_taps::input_grad(&w, &r, g);
+                assert_close(&dx4, &dx, &format!("dx, by taps {g:?}"));
             }
             let (only_dx, none) = backward(&x, &w, &r, g, true, false);
             assert!(none.is_none() && only_dx.is_some());
