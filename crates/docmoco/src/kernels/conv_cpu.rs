@@ -16,6 +16,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::conv_stem;
 use super::conv_taps;
 use super::matmul::{product as matmul, Threads};
 use super::outputs_reading;
@@ -848,6 +849,9 @@ fn max_columns(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
 
 /// `y = conv(x, w)` (no bias), NCHW.
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    if conv_stem::fits(g) {
+        return conv_stem::forward(x, w, g);
+    }
     if image_parallel(g) {
         return forward_image_parallel(x, w, g, NARROW_CHUNK_FLOATS);
     }
@@ -1018,6 +1022,15 @@ pub fn backward(
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if conv_stem::grad_fits(g) && want_dw {
+        let dw = conv_stem::weight_grad(x, dy, g);
+        let dx = if want_dx {
+            backward(x, w, dy, g, true, false).0
+        } else {
+            None
+        };
+        return (dx, Some(dw));
+    }
     if image_parallel(g) {
         return backward_image_parallel(x, w, dy, g, [want_dx, want_dw], NARROW_CHUNK_FLOATS);
     }
@@ -1389,10 +1402,43 @@ mod tests {
                     &format!("y, image-parallel, bands of {limit} {g:?}"),
                 );
             }
+            if conv_stem::fits(g) {
+                let what = format!("y, stem kernel {g:?}");
+                assert_close(&conv_stem::forward(&x, &w, g), &y, &what);
+            }
             if conv_taps::fits(g) {
                 let what = format!("y, by taps {g:?}");
                 assert_close(&conv_taps::forward(&x, &w, g), &y, &what);
             }
+        }
+    }
+
+    /// The stem kernels (forward, weight gradient) on stems of several shapes: two blocks of output channels (the second
+    /// partial), output rows not a multiple of 16, one and three input channels, bands of rows.
+    #[test]
+    fn stem_kernel_matches_im2col() {
+        let g = |x, w, p| ConvGeometry::new(x, w, [2, 2], p, [1, 1]).unwrap();
+        let stems = [
+            g([3, 3, 29, 66], [20, 3, 7, 7], [3, 3]),
+            g([2, 1, 40, 33], [16, 1, 7, 7], [3, 3]),
+            g([1, 3, 9, 64], [5, 3, 3, 3], [1, 1]),
+            g([8, 4, 31, 32], [33, 4, 5, 5], [2, 2]),
+        ];
+        for (s, g) in stems.iter().enumerate() {
+            if !conv_stem::fits(g) {
+                return; // no AVX-512 here: the kernel is never used
+            }
+            let x = random(g.x_len(), 600 + s as u64);
+            let w = random(g.weight_len(), 700 + s as u64);
+            let want = forward_in_chunks(&x, &w, g, CHUNK_FLOATS);
+            assert_close(&conv_stem::forward(&x, &w, g), &want, &format!("y {g:?}"));
+            if !conv_stem::grad_fits(g) {
+                continue;
+            }
+            let dy = random(g.y_len(), 800 + s as u64);
+            let (_, want) = backward_in_chunks(&x, &w, &dy, g, [false, true], CHUNK_FLOATS);
+            let dw = conv_stem::weight_grad(&x, &dy, g);
+            assert_close(&dw, &want.unwrap(), &format!("dw {g:?}"));
         }
     }
 
