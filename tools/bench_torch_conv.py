@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The `docmoco bench conv` passes in PyTorch: forward, weight gradient and input gradient of
-ResNet-18's stem and of one 3x3 convolution per stage, timed one aten op at a time.
+ResNet-18's stem, of one 3x3 convolution per stage and of the stage boundaries' stride-2
+convolutions (`-down` 3x3, `-proj` 1x1), timed one aten op at a time. GFLOP/s count im2col's
+work (every tap at every output position, the padding included), as docmoco's do.
 
     python3 tools/bench_torch_conv.py --image-size 112 --batch-size 32 --width-mult 1.0 \
         --iters 5 --threads 2
@@ -20,11 +22,15 @@ def layers(size, width_mult):
     width = lambda c: max(1, round(c * width_mult))
     out = [("stem", 3, width(64), 7, 2, size)]
     side = -(-(-(-size // 2)) // 2)  # stem (stride 2), then the max pool (stride 2), rounded up
+    boundaries = []  # after the stages, as `docmoco bench conv` lists them
     for s, c in enumerate([64, 128, 256, 512]):
         if s > 0:
+            before, c_prev = side, width([64, 128, 256][s - 1])
             side = -(-side // 2)
+            boundaries.append((f"stage{s + 1}-down", c_prev, width(c), 3, 2, before))
+            boundaries.append((f"stage{s + 1}-proj", c_prev, width(c), 1, 2, before))
         out.append((f"stage{s + 1}", width(c), width(c), 3, 1, side))
-    return out
+    return out + boundaries
 
 
 def main():

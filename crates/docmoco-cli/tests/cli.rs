@@ -435,7 +435,8 @@ fn pretrain_on_two_devices_follows_the_one_device_run() {
     assert!(stderr(&o).contains("train.devices"), "{}", stderr(&o));
 }
 
-/// `bench conv` times the three passes of the stem and of one convolution per stage, and
+/// `bench conv` times the three passes of the stem, of one convolution per stage and of the
+/// stage boundaries' strided convolutions, and
 /// `DOCMOCO_MATMUL=avx2` holds the products to the AVX2 family.
 #[test]
 fn bench_conv_times_every_pass_of_every_layer() {
@@ -468,9 +469,11 @@ fn bench_conv_times_every_pass_of_every_layer() {
             )
         })
         .collect();
-    assert_eq!(names.len(), 15, "{names:?}");
+    assert_eq!(names.len(), 33, "{names:?}");
     assert_eq!(names[0], "stem forward");
     assert_eq!(names[14], "stage4 input_grad");
+    assert_eq!(names[15], "stage2-down forward");
+    assert_eq!(names[32], "stage4-proj input_grad");
     for r in &rows {
         let g = r["gflops"].as_f64().unwrap();
         assert!(g.is_finite() && g > 0.0, "{r}");

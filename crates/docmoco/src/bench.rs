@@ -218,7 +218,8 @@ pub fn detect_infer(
 /// One convolution's three matrix-product passes, timed through docmoco's CPU kernels.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConvPassResult {
-    /// Which layer: `stem` or `stageN` (its first 3×3, stride-1 convolution).
+    /// Which layer: `stem`, `stageN` (its 3×3 stride-1 convolutions), `stageN-down` (the
+    /// boundary's stride-2 3×3) or `stageN-proj` (the boundary's 1×1 stride-2 projection).
     pub layer: String,
     /// `forward`, `weight_grad` or `input_grad`.
     pub pass: String,
@@ -226,12 +227,15 @@ pub struct ConvPassResult {
     /// (what [`crate::kernels::matmul::widest`] allows; narrow products may still take AVX2).
     pub family: String,
     pub milliseconds: f64,
-    /// Multiply-adds × 2 of the pass's product, per second.
+    /// Multiply-adds × 2 of the pass as im2col counts them (every tap at every output
+    /// position, the zero padding included, as `tools/bench_torch_conv.py` counts PyTorch's),
+    /// per second: a kernel that skips the padding (docmoco's per-tap path, oneDNN) can show
+    /// more than the CPU's FMA peak.
     pub gflops: f64,
 }
 
-/// Times the forward, weight-gradient and input-gradient passes of ResNet-18's stem and of one
-/// 3×3 convolution per stage, at the given input size, batch and width, through
+/// Times the forward, weight-gradient and input-gradient passes of ResNet-18's stem, of one
+/// 3×3 convolution per stage and of the stage boundaries' strided convolutions, at the given input size, batch and width, through
 /// [`crate::kernels::conv_cpu`] (im2col, the product, the layout copies): how fast docmoco's
 /// convolution kernels run on this CPU. `DOCMOCO_MATMUL=avx2` in the environment keeps the
 /// products on AVX2, to compare the families in one binary.
@@ -249,12 +253,34 @@ pub fn conv_passes(
     // (name, input channels, output channels, kernel, stride, input side)
     let mut layers = vec![("stem".to_string(), 3, width(64), 7, 2, image_size)];
     let mut side = stem_out.div_ceil(2); // after the stem's max pool
+                                         // Each stage's stride-1 3×3, then (after all four, so earlier rows keep their order) the
+                                         // stage boundaries' stride-2 3×3 (`-down`) and 1×1 projection (`-proj`), input side and
+                                         // channels of the stage before.
+    let mut boundaries = Vec::new();
     for (s, c) in [64, 128, 256, 512].into_iter().enumerate() {
         if s > 0 {
+            let (before, c_prev) = (side, width([64, 128, 256][s - 1]));
             side = side.div_ceil(2);
+            boundaries.push((
+                format!("stage{}-down", s + 1),
+                c_prev,
+                width(c),
+                3,
+                2,
+                before,
+            ));
+            boundaries.push((
+                format!("stage{}-proj", s + 1),
+                c_prev,
+                width(c),
+                1,
+                2,
+                before,
+            ));
         }
         layers.push((format!("stage{}", s + 1), width(c), width(c), 3, 1, side));
     }
+    layers.extend(boundaries);
     let family = match widest() {
         Isa::Avx512 => "avx512",
         Isa::Avx2 => "avx2",

@@ -31,8 +31,8 @@ pub enum BenchWhat {
     /// DBNet text-line detection: training step and page inference.
     Detect(DetectBench),
     /// docmoco's CPU convolution kernels alone: forward, weight-gradient and input-gradient
-    /// passes of ResNet-18's stem and of one 3x3 convolution per stage, in ms and GFLOP/s
-    /// (run again with DOCMOCO_MATMUL=avx2 to compare the matrix-kernel families).
+    /// passes of ResNet-18's stem, of one 3x3 convolution per stage and of the stage boundaries'
+    /// stride-2 convolutions, in ms and GFLOP/s as im2col counts them (run again with DOCMOCO_MATMUL=avx2 to compare the matrix-kernel families).
     Conv(ConvBench),
 }
 
@@ -185,7 +185,7 @@ fn conv(b: ConvBench) -> Result<()> {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
         } else {
             println!(
-                "{:<8} {:<12} {:>9.2} ms  {:>7.1} GFLOP/s",
+                "{:<12} {:<12} {:>9.2} ms  {:>7.1} GFLOP/s",
                 r.layer, r.pass, r.milliseconds, r.gflops
             );
         }
