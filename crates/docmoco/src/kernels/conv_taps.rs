@@ -112,6 +112,40 @@ fn rows_per_task(rows: usize) -> usize {
     rows.div_ceil(threads).max(32).min(rows.max(1))
 }
 
+/// Adds each run's product into the destination: `dst[·, at(run)…] += W_tap · src[·, at(run)…]`
+/// over `reduce` rows of the source, for every run. The destination's rows (planes of
+/// `dst_plane` values) are split into blocks, one task each; a block's rows select the rows of
+/// `W_tap` starting `w_row` values apart. The forward pass and the input gradient differ only
+/// in these roles (which side is read, how `W_tap` is strided).
+fn tap_products(
+    runs: &[Run],
+    n: usize,
+    (dst, dst_plane, dst_at): (&mut [f32], usize, fn(&Run) -> usize),
+    (src, src_plane, src_at): (&[f32], usize, fn(&Run) -> usize),
+    (w, w_row, w_strides, reduce): (&[f32], usize, (isize, isize), usize),
+) {
+    let block = rows_per_task(dst.len() / dst_plane.max(1));
+    dst.par_chunks_mut(block * dst_plane.max(1))
+        .enumerate()
+        .for_each(|(b, dst)| {
+            let rows = dst.len() / dst_plane;
+            let w = &w[b * block * w_row..];
+            for r in runs {
+                matmul(
+                    (rows, r.len * n, reduce),
+                    &mut dst[dst_at(r) * n..],
+                    (1, dst_plane as isize),
+                    true,
+                    &w[r.tap..],
+                    w_strides,
+                    &src[src_at(r) * n..],
+                    (1, src_plane as isize),
+                    Threads::Caller,
+                );
+            }
+        });
+}
+
 /// `y = conv(x, w)` (no bias), NCHW; `g` must [`fits`].
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     assert!(fits(g));
@@ -121,28 +155,14 @@ pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (p_in, p_out) = (g.h * g.w * n, g.positions() * n);
     let (taps, k) = (g.kh * g.kw, g.k());
     let xt = to_image_innermost(x, (n, g.c_in, g.h * g.w));
-    let runs = runs(g);
     let mut yt = vec![0.0; g.y_len()];
-    let block = rows_per_task(g.c_out);
-    yt.par_chunks_mut(block * p_out.max(1))
-        .enumerate()
-        .for_each(|(b, yt)| {
-            let rows = yt.len() / p_out;
-            let w = &w[b * block * k..];
-            for r in &runs {
-                matmul(
-                    (rows, r.len * n, g.c_in),
-                    &mut yt[r.y * n..],
-                    (1, p_out as isize),
-                    true,
-                    &w[r.tap..],
-                    (taps as isize, k as isize),
-                    &xt[r.x * n..],
-                    (1, p_in as isize),
-                    Threads::Caller,
-                );
-            }
-        });
+    tap_products(
+        &runs(g),
+        n,
+        (&mut yt, p_out, |r| r.y),
+        (&xt, p_in, |r| r.x),
+        (w, k, (taps as isize, k as isize), g.c_in),
+    );
     from_image_innermost(&yt, (n, g.c_out, g.positions()))
 }
 
@@ -159,31 +179,15 @@ pub fn input_grad(w: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (p_in, p_out) = (g.h * g.w * n, g.positions() * n);
     let (taps, k) = (g.kh * g.kw, g.k());
     let dyt = to_image_innermost(dy, (n, g.c_out, g.positions()));
-    let runs = runs(g);
-    {
-        let mut dxt = vec![0.0; g.x_len()];
-        let block = rows_per_task(g.c_in);
-        dxt.par_chunks_mut(block * p_in.max(1))
-            .enumerate()
-            .for_each(|(b, dxt)| {
-                let rows = dxt.len() / p_in;
-                let w = &w[b * block * taps..];
-                for r in &runs {
-                    matmul(
-                        (rows, r.len * n, g.c_out),
-                        &mut dxt[r.x * n..],
-                        (1, p_in as isize),
-                        true,
-                        &w[r.tap..],
-                        (k as isize, taps as isize),
-                        &dyt[r.y * n..],
-                        (1, p_out as isize),
-                        Threads::Caller,
-                    );
-                }
-            });
-        from_image_innermost(&dxt, (n, g.c_in, g.h * g.w))
-    }
+    let mut dxt = vec![0.0; g.x_len()];
+    tap_products(
+        &runs(g),
+        n,
+        (&mut dxt, p_in, |r| r.x),
+        (&dyt, p_out, |r| r.y),
+        (w, taps, (k as isize, taps as isize), g.c_out),
+    );
+    from_image_innermost(&dxt, (n, g.c_in, g.h * g.w))
 }
 
 #[cfg(test)]
