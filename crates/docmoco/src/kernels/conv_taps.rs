@@ -148,22 +148,7 @@ fn tap_products(
 
 /// `y = conv(x, w)` (no bias), NCHW; `g` must [`fits`].
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    assert!(fits(g));
-    assert_eq!(x.len(), g.x_len());
-    assert_eq!(w.len(), g.weight_len());
-    let n = g.batch;
-    let (p_in, p_out) = (g.h * g.w * n, g.positions() * n);
-    let (taps, k) = (g.kh * g.kw, g.k());
-    let xt = to_image_innermost(x, (n, g.c_in, g.h * g.w));
-    let mut yt = vec![0.0; g.y_len()];
-    tap_products(
-        &runs(g),
-        n,
-        (&mut yt, p_out, |r| r.y),
-        (&xt, p_in, |r| r.x),
-        (w, k, (taps as isize, k as isize), g.c_in),
-    );
-    from_image_innermost(&yt, (n, g.c_out, g.positions()))
+    pass(g, w, x, Pass::Forward)
 }
 
 /// The input gradient for the output gradient `dy`, NCHW: `dx = Σ_tap W_tapᵀ · shift⁻¹(dY)`;
@@ -172,22 +157,43 @@ pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
 /// The weight gradient stays with im2col (`conv_cpu`): its products per tap, measured, ran no
 /// faster than im2col's one product at 512 channels and 2x slower at 64 (session 14).
 pub fn input_grad(w: &[f32], dy: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    pass(g, w, dy, Pass::InputGrad)
+}
+
+/// Which way a [`pass`] runs: input → output with `W_tap`, or output gradient → input gradient
+/// with `W_tapᵀ`.
+#[derive(Clone, Copy)]
+enum Pass {
+    Forward,
+    InputGrad,
+}
+
+/// One pass by taps: `src` (NCHW) to image-innermost, the products, the result back to NCHW.
+fn pass(g: &ConvGeometry, w: &[f32], src: &[f32], pass: Pass) -> Vec<f32> {
     assert!(fits(g));
     assert_eq!(w.len(), g.weight_len());
-    assert_eq!(dy.len(), g.y_len());
     let n = g.batch;
-    let (p_in, p_out) = (g.h * g.w * n, g.positions() * n);
-    let (taps, k) = (g.kh * g.kw, g.k());
-    let dyt = to_image_innermost(dy, (n, g.c_out, g.positions()));
-    let mut dxt = vec![0.0; g.x_len()];
+    let (taps, k) = (g.kh * g.kw, g.k() as isize);
+    // (channels, plane) of the input side and of the output side.
+    let (input, output) = ((g.c_in, g.h * g.w), (g.c_out, g.positions()));
+    let x_at: fn(&Run) -> usize = |r| r.x;
+    let y_at: fn(&Run) -> usize = |r| r.y;
+    // Source and destination sides, their run offsets, and W_tap's (row step, strides).
+    let ((src_c, src_p), src_at, (dst_c, dst_p), dst_at, w_row, w_strides) = match pass {
+        Pass::Forward => (input, x_at, output, y_at, g.k(), (taps as isize, k)),
+        Pass::InputGrad => (output, y_at, input, x_at, taps, (k, taps as isize)),
+    };
+    assert_eq!(src.len(), n * src_c * src_p);
+    let st = to_image_innermost(src, (n, src_c, src_p));
+    let mut dt = vec![0.0; n * dst_c * dst_p];
     tap_products(
         &runs(g),
         n,
-        (&mut dxt, p_in, |r| r.x),
-        (&dyt, p_out, |r| r.y),
-        (w, taps, (k as isize, taps as isize), g.c_out),
+        (&mut dt, dst_p * n, dst_at),
+        (&st, src_p * n, src_at),
+        (w, w_row, w_strides, src_c),
     );
-    from_image_innermost(&dxt, (n, g.c_in, g.h * g.w))
+    from_image_innermost(&dt, (n, dst_c, dst_p))
 }
 
 #[cfg(test)]
