@@ -1036,7 +1036,11 @@ pub fn backward(
     }
     if by_taps(g) && want_dx {
         let dx = conv_taps::input_grad(w, dy, g);
-        let (_, dw) = backward_in_chunks(x, w, dy, g, [false, want_dw], CHUNK_FLOATS);
+        // im2col only for the weight gradient, and only when it is asked for (its chunk loop
+        // would otherwise still gather the output gradient for nothing).
+        let dw = want_dw
+            .then(|| backward_in_chunks(x, w, dy, g, [false, true], CHUNK_FLOATS).1)
+            .flatten();
         return (Some(dx), dw);
     }
     backward_in_chunks(x, w, dy, g, [want_dx, want_dw], CHUNK_FLOATS)
