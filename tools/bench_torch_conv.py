@@ -6,6 +6,8 @@ work (every tap at every output position, the padding included), as docmoco's do
 
     python3 tools/bench_torch_conv.py --image-size 112 --batch-size 32 --width-mult 1.0 \
         --iters 5 --threads 2
+    python3 tools/bench_torch_conv.py --image-size 256 --batch-size 8 --width-mult 0.25 \
+        --fpn-channels 64 --iters 10 --threads 2      # DBNet's backbone and FPN neck
 
 Prints one JSON line per pass with the fields docmoco prints (layer, pass, milliseconds,
 gflops). The gradients are `aten.convolution_backward` with only the asked-for output, the op
@@ -33,6 +35,20 @@ def layers(size, width_mult):
     return out + boundaries
 
 
+def fpn_layers(size, width_mult, inner):
+    """DBNet's FPN neck, as `docmoco bench conv --fpn-channels` lists it: the lateral 1x1
+    convolutions (`fpn-inK`), then the 3x3 smoothing ones (`fpn-outK`, inner -> inner/4)."""
+    width = lambda c: max(1, round(c * width_mult))
+    side = -(-(-(-size // 2)) // 2)
+    lateral, smooth = [], []
+    for s, c in enumerate([64, 128, 256, 512]):
+        if s > 0:
+            side = -(-side // 2)
+        lateral.append((f"fpn-in{s + 2}", width(c), inner, 1, 1, side))
+        smooth.append((f"fpn-out{s + 2}", inner, max(1, inner // 4), 3, 1, side))
+    return lateral + smooth
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--image-size", type=int, default=112)
@@ -40,11 +56,16 @@ def main():
     p.add_argument("--width-mult", type=float, default=1.0)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fpn-channels", type=int, default=None,
+                   help="also time DBNet's FPN neck of this width (after the ResNet layers)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    for name, c_in, c_out, k, stride, side in layers(a.image_size, a.width_mult):
+    todo = layers(a.image_size, a.width_mult)
+    if a.fpn_channels:
+        todo += fpn_layers(a.image_size, a.width_mult, a.fpn_channels)
+    for name, c_in, c_out, k, stride, side in todo:
         pad = k // 2
         x = torch.rand(a.batch_size, c_in, side, side) * 2 - 1
         w = torch.rand(c_out, c_in, k, k) * 2 - 1

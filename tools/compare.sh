@@ -4,7 +4,7 @@
 # the baseline of the same run, for burn's own (`--burn-conv`). Not run in CI (needs PyTorch).
 # Usage: tools/compare.sh [--image-size 64] [--batch-size 32] [--width-mult 1.0] [--iters 10]
 #        tools/compare.sh detect [--crop-size 256] [--batch-size 8] [--width-mult 0.25] [--iters 10]
-#        tools/compare.sh conv [--image-size 112] [--batch-size 32] [--width-mult 1.0] [--iters 5]
+#        tools/compare.sh conv [--image-size 112] [--batch-size 32] [--width-mult 1.0] [--iters 5] [--fpn-channels 64]
 #          (each convolution pass: docmoco, docmoco with AVX2 products, PyTorch, in GFLOP/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -436,8 +436,8 @@ fn pretrain_on_two_devices_follows_the_one_device_run() {
 }
 
 /// `bench conv` times the three passes of the stem, of one convolution per stage and of the
-/// stage boundaries' strided convolutions, and
-/// `DOCMOCO_MATMUL=avx2` holds the products to the AVX2 family.
+/// stage boundaries' strided convolutions (with `--fpn-channels`, of DBNet's neck after them),
+/// and `DOCMOCO_MATMUL=avx2` holds the products to the AVX2 family.
 #[test]
 fn bench_conv_times_every_pass_of_every_layer() {
     let args = [
@@ -487,6 +487,27 @@ fn bench_conv_times_every_pass_of_every_layer() {
     let bad = docmoco(&["bench", "conv", "--batch-size", "0"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--batch-size"), "{}", stderr(&bad));
+    // With DBNet's neck: its 8 convolutions follow, the ResNet rows unchanged.
+    let with_fpn: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--fpn-channels", "8"])
+        .collect();
+    let o = docmoco(&with_fpn);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let fpn: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(fpn.len(), 33 + 24);
+    assert_eq!(fpn[32]["layer"], rows[32]["layer"]);
+    assert_eq!(
+        (&fpn[33]["layer"], &fpn[33]["pass"]),
+        (&"fpn-in2".into(), &"forward".into())
+    );
+    assert_eq!(fpn[56]["layer"], "fpn-out5");
+    let bad = docmoco(&["bench", "conv", "--fpn-channels", "0"]);
+    assert!(stderr(&bad).contains("--fpn-channels"), "{}", stderr(&bad));
 }
 
 /// `bench detect --only step` runs the training step alone; an unknown workload name is an

@@ -234,53 +234,77 @@ pub struct ConvPassResult {
     pub gflops: f64,
 }
 
+/// A convolution `bench conv` times: (name, input channels, output channels, kernel, stride,
+/// input side).
+type BenchLayer = (String, usize, usize, usize, usize, usize);
+
+/// ResNet-18's stem, one 3×3 stride-1 convolution per stage, then (after all four, so that
+/// earlier rows keep their order) the stage boundaries' stride-2 3×3 (`-down`) and 1×1
+/// projection (`-proj`), with the input side and channels of the stage before.
+fn resnet_layers(image_size: usize, width: impl Fn(usize) -> usize) -> Vec<BenchLayer> {
+    let mut layers = vec![("stem".to_string(), 3, width(64), 7, 2, image_size)];
+    let mut side = image_size.div_ceil(2).div_ceil(2); // after the stem and its max pool
+    let mut boundaries = Vec::new();
+    for (s, c) in [64, 128, 256, 512].into_iter().enumerate() {
+        if s > 0 {
+            let (before, c_prev) = (side, width([64, 128, 256][s - 1]));
+            side = side.div_ceil(2);
+            let name = |kind: &str| format!("stage{}-{kind}", s + 1);
+            boundaries.push((name("down"), c_prev, width(c), 3, 2, before));
+            boundaries.push((name("proj"), c_prev, width(c), 1, 2, before));
+        }
+        layers.push((format!("stage{}", s + 1), width(c), width(c), 3, 1, side));
+    }
+    layers.extend(boundaries);
+    layers
+}
+
+/// DBNet's FPN neck on that backbone (`tasks::detect::model`): the lateral 1×1 convolutions
+/// `fpn-inK` (stage K's channels → `inner`) and the 3×3 smoothing ones `fpn-outK` (`inner` →
+/// `inner / 4`), at the stage's side. The two heads' first convolutions have `fpn-out2`'s
+/// shape (3×3, `inner` → `inner / 4` on the 1/4-scale plane).
+fn fpn_layers(image_size: usize, width: impl Fn(usize) -> usize, inner: usize) -> Vec<BenchLayer> {
+    let mut side = image_size.div_ceil(2).div_ceil(2);
+    let mut lateral = Vec::new();
+    let mut smooth = Vec::new();
+    for (s, c) in [64, 128, 256, 512].into_iter().enumerate() {
+        if s > 0 {
+            side = side.div_ceil(2);
+        }
+        lateral.push((format!("fpn-in{}", s + 2), width(c), inner, 1, 1, side));
+        smooth.push((
+            format!("fpn-out{}", s + 2),
+            inner,
+            (inner / 4).max(1),
+            3,
+            1,
+            side,
+        ));
+    }
+    lateral.into_iter().chain(smooth).collect()
+}
+
 /// Times the forward, weight-gradient and input-gradient passes of ResNet-18's stem, of one
-/// 3×3 convolution per stage and of the stage boundaries' strided convolutions, at the given input size, batch and width, through
-/// [`crate::kernels::conv_cpu`] (im2col, the product, the layout copies): how fast docmoco's
-/// convolution kernels run on this CPU. `DOCMOCO_MATMUL=avx2` in the environment keeps the
-/// products on AVX2, to compare the families in one binary.
+/// 3×3 convolution per stage and of the stage boundaries' strided convolutions, at the given
+/// input size, batch and width (and, with `fpn` = DBNet's FPN width, of that neck's
+/// convolutions, listed after them), through [`crate::kernels::conv_cpu`] (im2col, the
+/// product, the layout copies, or a direct kernel): how fast docmoco's convolution kernels run
+/// on this CPU. `DOCMOCO_MATMUL=avx2` in the environment keeps the products on AVX2, to
+/// compare the families in one binary.
 pub fn conv_passes(
     image_size: usize,
     batch: usize,
-    width_mult: f64,
+    (width_mult, fpn): (f64, Option<usize>),
     warmup: usize,
     iters: usize,
 ) -> Vec<ConvPassResult> {
     use crate::kernels::conv_cpu::{backward, forward, ConvGeometry};
     use crate::kernels::matmul::{widest, Isa};
     let width = |c: usize| ((c as f64 * width_mult).round() as usize).max(1);
-    let stem_out = image_size.div_ceil(2);
-    // (name, input channels, output channels, kernel, stride, input side)
-    let mut layers = vec![("stem".to_string(), 3, width(64), 7, 2, image_size)];
-    let mut side = stem_out.div_ceil(2); // after the stem's max pool
-                                         // Each stage's stride-1 3×3, then (after all four, so earlier rows keep their order) the
-                                         // stage boundaries' stride-2 3×3 (`-down`) and 1×1 projection (`-proj`), input side and
-                                         // channels of the stage before.
-    let mut boundaries = Vec::new();
-    for (s, c) in [64, 128, 256, 512].into_iter().enumerate() {
-        if s > 0 {
-            let (before, c_prev) = (side, width([64, 128, 256][s - 1]));
-            side = side.div_ceil(2);
-            boundaries.push((
-                format!("stage{}-down", s + 1),
-                c_prev,
-                width(c),
-                3,
-                2,
-                before,
-            ));
-            boundaries.push((
-                format!("stage{}-proj", s + 1),
-                c_prev,
-                width(c),
-                1,
-                2,
-                before,
-            ));
-        }
-        layers.push((format!("stage{}", s + 1), width(c), width(c), 3, 1, side));
+    let mut layers = resnet_layers(image_size, width);
+    if let Some(inner) = fpn {
+        layers.extend(fpn_layers(image_size, width, inner));
     }
-    layers.extend(boundaries);
     let family = match widest() {
         Isa::Avx512 => "avx512",
         Isa::Avx2 => "avx2",

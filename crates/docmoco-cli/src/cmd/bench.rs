@@ -50,6 +50,11 @@ pub struct ConvBench {
     /// Timed iterations per pass (after 2 warm-up ones).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Also time DBNet's FPN neck of this width on that backbone (`bench detect`'s network is
+    /// `--image-size 256 --batch-size 8 --width-mult 0.25 --fpn-channels 64`): its lateral 1×1
+    /// (`fpn-inK`) and 3×3 (`fpn-outK`) convolutions, listed after the ResNet layers.
+    #[arg(long)]
+    pub fpn_channels: Option<usize>,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -170,10 +175,17 @@ fn conv(b: ConvBench) -> Result<()> {
             "`--image-size` must be at least 8, `--batch-size` and `--width-mult` positive"
         );
     }
-    let results = conv_passes(b.image_size, b.batch_size, b.width_mult, 2, b.iters);
+    if b.fpn_channels == Some(0) {
+        anyhow::bail!("`--fpn-channels` must be positive");
+    }
+    let net = (b.width_mult, b.fpn_channels);
+    let results = conv_passes(b.image_size, b.batch_size, net, 2, b.iters);
     if !b.json {
+        let fpn = b
+            .fpn_channels
+            .map_or(String::new(), |c| format!(" + DBNet FPN {c}"));
         println!(
-            "docmoco bench conv: ResNet-18 x{} at {} px, batch {}, matrix kernels up to {}",
+            "docmoco bench conv: ResNet-18 x{}{fpn} at {} px, batch {}, matrix kernels up to {}",
             b.width_mult,
             b.image_size,
             b.batch_size,

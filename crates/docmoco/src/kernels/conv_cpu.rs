@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv_stem;
+use super::conv_direct;
 use super::conv_taps;
 use super::matmul::{product as matmul, Threads};
 use super::outputs_reading;
@@ -849,8 +849,8 @@ fn max_columns(g: &ConvGeometry, chunks: &[Chunk]) -> usize {
 
 /// `y = conv(x, w)` (no bias), NCHW.
 pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    if conv_stem::fits(g) {
-        return conv_stem::forward(x, w, g);
+    if conv_direct::fits(g) {
+        return conv_direct::forward(x, w, g);
     }
     if image_parallel(g) {
         return forward_image_parallel(x, w, g, NARROW_CHUNK_FLOATS);
@@ -1022,14 +1022,17 @@ pub fn backward(
     want_dx: bool,
     want_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    if conv_stem::grad_fits(g) && want_dw {
-        let dw = conv_stem::weight_grad(x, dy, g);
+    if conv_direct::grad_fits(g) && want_dw {
+        let dw = conv_direct::weight_grad(x, dy, g);
         let dx = if want_dx {
             backward(x, w, dy, g, true, false).0
         } else {
             None
         };
         return (dx, Some(dw));
+    }
+    if conv_direct::input_grad_fits(g) && want_dx {
+        return (Some(conv_direct::input_grad(w, dy, g)), None);
     }
     if image_parallel(g) {
         return backward_image_parallel(x, w, dy, g, [want_dx, want_dw], NARROW_CHUNK_FLOATS);
@@ -1406,9 +1409,9 @@ mod tests {
                     &format!("y, image-parallel, bands of {limit} {g:?}"),
                 );
             }
-            if conv_stem::fits(g) {
+            if conv_direct::fits(g) {
                 let what = format!("y, stem kernel {g:?}");
-                assert_close(&conv_stem::forward(&x, &w, g), &y, &what);
+                assert_close(&conv_direct::forward(&x, &w, g), &y, &what);
             }
             if conv_taps::fits(g) {
                 let what = format!("y, by taps {g:?}");
@@ -1429,20 +1432,69 @@ mod tests {
             g([8, 4, 31, 32], [33, 4, 5, 5], [2, 2]),
         ];
         for (s, g) in stems.iter().enumerate() {
-            if !conv_stem::fits(g) {
+            if !conv_direct::fits(g) {
                 return; // no AVX-512 here: the kernel is never used
             }
             let x = random(g.x_len(), 600 + s as u64);
             let w = random(g.weight_len(), 700 + s as u64);
             let want = forward_in_chunks(&x, &w, g, CHUNK_FLOATS);
-            assert_close(&conv_stem::forward(&x, &w, g), &want, &format!("y {g:?}"));
-            if !conv_stem::grad_fits(g) {
+            assert_close(&conv_direct::forward(&x, &w, g), &want, &format!("y {g:?}"));
+            if !conv_direct::grad_fits(g) {
                 continue;
             }
             let dy = random(g.y_len(), 800 + s as u64);
             let (_, want) = backward_in_chunks(&x, &w, &dy, g, [false, true], CHUNK_FLOATS);
-            let dw = conv_stem::weight_grad(&x, &dy, g);
+            let dw = conv_direct::weight_grad(&x, &dy, g);
             assert_close(&dw, &want.unwrap(), &format!("dw {g:?}"));
+        }
+    }
+
+    /// The stride-1 direct kernels (forward, weight gradient, input gradient) against im2col:
+    /// output rows not a multiple of 16, one, two and three blocks of output channels (the last
+    /// partial), input gradients of 70 channels (five blocks, the last partial), kernels 3, 5
+    /// and 7 wide, unequal and zero padding, a kernel taller than wide; run on three threads,
+    /// so that the bands and the weight gradient's tasks split images unevenly. The weight
+    /// gradient kernel is checked on the 40-channel layer too, which `conv_cpu` leaves to
+    /// im2col.
+    #[test]
+    fn stride_one_direct_kernels_match_im2col() {
+        let g = |x, w, p| ConvGeometry::new(x, w, [1, 1], p, [1, 1]).unwrap();
+        let layers = [
+            g([2, 5, 17, 19], [16, 5, 3, 3], [1, 1]),
+            g([5, 70, 9, 33], [20, 70, 3, 3], [1, 1]),
+            g([1, 3, 8, 16], [32, 3, 5, 5], [2, 2]),
+            g([2, 4, 12, 21], [7, 4, 7, 7], [3, 3]),
+            g([2, 6, 10, 18], [5, 6, 3, 3], [0, 1]),
+            g([3, 2, 7, 20], [9, 2, 3, 3], [0, 0]),
+            g([2, 3, 9, 17], [4, 3, 5, 3], [2, 1]),
+            g([2, 6, 5, 18], [40, 6, 3, 3], [1, 1]),
+        ];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for (s, g) in layers.iter().enumerate() {
+            if !conv_direct::input_grad_fits(g) {
+                assert_eq!(s, 0, "{g:?} should take the direct kernels");
+                return; // no AVX-512 here: the kernels are never used
+            }
+            assert!(conv_direct::fits(g));
+            assert_eq!(conv_direct::grad_fits(g), g.c_out <= 32, "{g:?}");
+            let x = random(g.x_len(), 900 + s as u64);
+            let w = random(g.weight_len(), 1000 + s as u64);
+            let dy = random(g.y_len(), 1100 + s as u64);
+            let want_y = forward_in_chunks(&x, &w, g, CHUNK_FLOATS);
+            let (want_dx, want_dw) = backward_in_chunks(&x, &w, &dy, g, [true, true], CHUNK_FLOATS);
+            let (y, dx, dw) = pool.install(|| {
+                (
+                    conv_direct::forward(&x, &w, g),
+                    conv_direct::input_grad(&w, &dy, g),
+                    conv_direct::weight_grad(&x, &dy, g),
+                )
+            });
+            assert_close(&y, &want_y, &format!("y {g:?}"));
+            assert_close(&dx, &want_dx.unwrap(), &format!("dx {g:?}"));
+            assert_close(&dw, &want_dw.unwrap(), &format!("dw {g:?}"));
         }
     }
 

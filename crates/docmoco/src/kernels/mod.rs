@@ -13,7 +13,7 @@ pub mod batch_norm;
 pub mod batch_norm_cpu;
 pub mod conv2d;
 pub mod conv_cpu;
-pub mod conv_stem;
+pub mod conv_direct;
 pub mod conv_taps;
 pub mod deconv2d;
 pub mod matmul;
