@@ -166,6 +166,7 @@ fn split_phases(
     phases: &mut [f32],
 ) {
     let (s, plen) = (g.stride[1], phase_len(g));
+    debug_assert!(matches!(s, 1 | 2), "computable() admits strides 1 and 2");
     let in_rows = band_input_rows(g, oh_range.len());
     let first_ih = (oh_range.start * g.stride[0]) as isize - g.padding[0] as isize;
     // Padded columns any output reads. Columns past them stay zero: the lanes past a row's
@@ -189,11 +190,37 @@ fn split_phases(
             dst[pad + used.len()..].fill(0.0);
         } else {
             dst.fill(0.0);
-            for (iw, &v) in used.iter().enumerate() {
-                let c = iw + pad;
-                dst[(c % s) * plen + c / s] = v;
-            }
+            let (even, odd) = dst.split_at_mut(plen);
+            deinterleave(used, pad, even, odd);
         }
+    }
+}
+
+/// Padded columns `c = iw + pad` of `src` into `even[c / 2]` or `odd[c / 2]`: one element to
+/// align when `pad` is odd, then pairs (a loop the compiler turns into vector shuffles; a
+/// division per element by the runtime stride had made the stem's phase copy as slow as its
+/// products on DBNet's crops), then an unpaired last element.
+fn deinterleave(src: &[f32], pad: usize, even: &mut [f32], odd: &mut [f32]) {
+    let mut src = src;
+    if pad % 2 == 1 {
+        if let Some((&first, rest)) = src.split_first() {
+            odd[pad / 2] = first;
+            src = rest;
+        }
+    }
+    let base = pad.div_ceil(2);
+    let pairs = src.chunks_exact(2);
+    let last = pairs.remainder().first().copied();
+    let n = pairs.len();
+    let lanes = even[base..base + n]
+        .iter_mut()
+        .zip(&mut odd[base..base + n]);
+    for ((e, o), p) in lanes.zip(pairs) {
+        *e = p[0];
+        *o = p[1];
+    }
+    if let Some(v) = last {
+        even[base + n] = v;
     }
 }
 
@@ -229,13 +256,9 @@ pub fn forward(x: &[f32], w: &[f32], g: &ConvGeometry) -> Vec<f32> {
             let y = SyncPtr(y.as_mut_ptr());
             bands.into_par_iter().for_each(|first| {
                 let last = (first + rows).min(g.h_out);
-                let y = &y;
-                band(image, &wt, g, first..last, |co, oh, ow, values| {
-                    // SAFETY: inside this image's planes, and the bands are disjoint rows.
-                    let at = unsafe { y.0.add((co * g.h_out + oh) * g.w_out + ow) };
-                    let dst = unsafe { std::slice::from_raw_parts_mut(at, values.len()) };
-                    dst.copy_from_slice(values);
-                });
+                // SAFETY: `y` holds this image's `C_out` planes, and the bands' rows are
+                // disjoint.
+                unsafe { band(image, &wt, g, first..last, &y) };
             });
         });
     y
@@ -274,53 +297,56 @@ struct SyncPtr(*mut f32);
 unsafe impl Sync for SyncPtr {}
 
 /// Output rows `oh_range` of one image: copies the input rows they read into phases, then
-/// runs the kernel, handing each run of output values to `store(co, oh, first ow, values)`.
-fn band(
+/// runs the kernel, which stores each block of outputs straight into the image's planes.
+///
+/// # Safety
+/// `y` points to this image's `C_out` output planes, and no other thread writes rows
+/// `oh_range` of them meanwhile.
+unsafe fn band(
     image: &[f32],
     wt: &[f32],
     g: &ConvGeometry,
     oh_range: std::ops::Range<usize>,
-    store: impl Fn(usize, usize, usize, &[f32]),
+    y: &SyncPtr,
 ) {
     with_phases(image, g, &oh_range, |phases, in_rows| {
         #[cfg(target_arch = "x86_64")]
         {
             let blocks = g.c_out.div_ceil(BLOCK);
-            let mut out = [[0.0f32; BLOCK]; BLOCK];
             for oh in oh_range.clone() {
                 let r0 = (oh - oh_range.start) * g.stride[0];
                 for ow0 in (0..g.w_out).step_by(BLOCK) {
                     for b in 0..blocks {
                         let at = (r0, in_rows, ow0, b);
+                        // Output channel b·16, row oh, column ow0.
+                        let offset = (b * BLOCK * g.h_out + oh) * g.w_out + ow0;
                         // SAFETY: `computable` checked AVX-512; the loads stay inside `phases`
-                        // (a phase covers ow0 + 15 + (kw − 1) / s) and `wt` (blocks·16 per tap).
+                        // (a phase covers ow0 + 15 + (kw − 1) / s) and `wt` (blocks·16 per
+                        // tap); the stores inside this image's planes (the caller's
+                        // contract), masked to the row's and the channels' ends.
                         unsafe {
+                            let dst = y.0.add(offset);
                             match g.stride[1] {
-                                1 => block16::<1>(phases, wt, g, at, &mut out),
-                                _ => block16::<2>(phases, wt, g, at, &mut out),
+                                1 => block16::<1>(phases, wt, g, at, dst),
+                                _ => block16::<2>(phases, wt, g, at, dst),
                             }
                         };
-                        let lanes = BLOCK.min(g.w_out - ow0);
-                        for (c, row) in out.iter().enumerate() {
-                            let co = b * BLOCK + c;
-                            if co < g.c_out {
-                                store(co, oh, ow0, &row[..lanes]);
-                            }
-                        }
                     }
                 }
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (phases, in_rows, wt, &store);
+            let _ = (phases, in_rows, wt, y);
             unreachable!("computable() is false off x86-64");
         }
     })
 }
 
 /// 16 outputs (consecutive columns from `ow0`) × 16 output channels (block `b`) of one output
-/// row whose input rows start at band row `r0`, for stride `S`.
+/// row whose input rows start at band row `r0`, for stride `S`, stored at `dst` (channel `c`
+/// of the block at `dst + c·H_out·W_out`; the columns past the row's end and the channels
+/// past `C_out` are not written).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn block16<const S: usize>(
@@ -328,7 +354,7 @@ unsafe fn block16<const S: usize>(
     wt: &[f32],
     g: &ConvGeometry,
     (r0, in_rows, ow0, b): (usize, usize, usize, usize),
-    out: &mut [[f32; BLOCK]; BLOCK],
+    dst: *mut f32,
 ) {
     use std::arch::x86_64::*;
     let plen = phase_len(g);
@@ -348,16 +374,31 @@ unsafe fn block16<const S: usize>(
             }
         }
     }
-    for (row, a) in out.iter_mut().zip(acc) {
-        unsafe { _mm512_storeu_ps(row.as_mut_ptr(), a) };
+    let lanes = BLOCK.min(g.w_out - ow0);
+    let mask: __mmask16 = if lanes == BLOCK { !0 } else { (1 << lanes) - 1 };
+    let plane = g.h_out * g.w_out;
+    let channels = BLOCK.min(g.c_out - b * BLOCK);
+    // Whole blocks store unmasked: on Zen 4 a masked 512-bit store, even with every lane set,
+    // made DBNet's neck forward pass 1.6–2.4x slower (3.1 → 5.2–7.7 ms).
+    for (c, a) in acc.iter().enumerate().take(channels) {
+        // SAFETY: the caller's contract (see the doc comment).
+        unsafe {
+            if lanes == BLOCK {
+                _mm512_storeu_ps(dst.add(c * plane), *a);
+            } else {
+                _mm512_mask_storeu_ps(dst.add(c * plane), mask, *a);
+            }
+        }
     }
 }
 
 /// Output positions per band of the weight gradient (rounded up to whole rows): each register
-/// tile sweeps the band once between loading and storing its accumulators. 8 rows of 64 was
-/// the fastest of 2, 4 and 8 rows on `moco-v2-doc`'s stem; with 8 rows of 16, DBNet's 16×16
-/// neck layer spent its time loading and storing accumulators.
-const GRAD_POSITIONS: usize = 512;
+/// tile sweeps the band once between loading and storing its accumulators, and a stem's band
+/// copies `kh − 2` input rows more than its outputs' share. Measured: 1024 against 512, stems
+/// 4–16% faster (`moco-v2-doc`'s 5.0–5.3 against 6.0 ms), the stride-1 layers level; with 8
+/// rows of 16 (the earlier fixed 8 rows), DBNet's 16×16 neck layer spent its time loading and
+/// storing accumulators.
+const GRAD_POSITIONS: usize = 1024;
 
 /// Output rows per band of the weight gradient: [`GRAD_POSITIONS`], within [`BAND_FLOATS`] of
 /// phase copy (the band's output gradient and input rows stay in L2 while every (channel,
@@ -509,10 +550,16 @@ unsafe fn grad_tile<const S: usize, const KW: usize>(
                 (1 << tail) - 1
             };
             // Channels past the last repeat it (no branch in the loop): their accumulators,
-            // in the padding of the output-channel axis, are never read.
+            // in the padding of the output-channel axis, are never read. Whole blocks load
+            // unmasked (DBNet's stem weight gradient on Zen 4: 4.1–4.3 → 3.5–3.6 ms).
             let d: [__m512; TILE] = std::array::from_fn(|c| {
                 let c = c.min(channels - 1);
-                unsafe { _mm512_maskz_loadu_ps(mask, dy_row.add(c * plane + ow0)) }
+                let at = unsafe { dy_row.add(c * plane + ow0) };
+                if mask == !0 {
+                    unsafe { _mm512_loadu_ps(at) }
+                } else {
+                    unsafe { _mm512_maskz_loadu_ps(mask, at) }
+                }
             });
             for j in 0..KW {
                 let xv = unsafe { _mm512_loadu_ps(x_row.add((j % S) * plen + j / S + ow0)) };
