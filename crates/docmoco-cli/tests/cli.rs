@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{docmoco, stderr};
+use common::{docmoco, json_lines, stderr};
 
 /// A small generated corpus shared by the tests of this file.
 fn corpus(dir: &Path) -> PathBuf {
@@ -455,10 +455,7 @@ fn bench_conv_times_every_pass_of_every_layer() {
     ];
     let o = docmoco(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let rows = json_lines(&o);
     let names: Vec<String> = rows
         .iter()
         .map(|r| {
@@ -495,10 +492,7 @@ fn bench_conv_times_every_pass_of_every_layer() {
         .collect();
     let o = docmoco(&with_fpn);
     assert!(o.status.success(), "{}", stderr(&o));
-    let fpn: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let fpn = json_lines(&o);
     assert_eq!(fpn.len(), 33 + 24);
     assert_eq!(fpn[32]["layer"], rows[32]["layer"]);
     assert_eq!(
@@ -534,10 +528,7 @@ fn bench_only_selects_workloads_and_rejects_unknown_names() {
         "--json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let rows = json_lines(&o);
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0]["workload"]
         .as_str()

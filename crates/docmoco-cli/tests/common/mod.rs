@@ -20,6 +20,14 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The JSON objects a `--json` command printed, one per line of its standard output.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
+
 /// `docmoco synth` of `pages` pages with long side `size` into `dir/corpus`.
 pub fn corpus(dir: &Path, pages: usize, size: u32) -> PathBuf {
     let out = dir.join("corpus");

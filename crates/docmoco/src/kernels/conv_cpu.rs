@@ -1032,7 +1032,12 @@ pub fn backward(
         return (dx, Some(dw));
     }
     if conv_direct::input_grad_fits(g) && want_dx {
-        return (Some(conv_direct::input_grad(w, dy, g)), None);
+        let dx = conv_direct::input_grad(w, dy, g);
+        // Wider than the direct weight gradient takes: im2col's, when asked for.
+        let dw = want_dw
+            .then(|| backward(x, w, dy, g, false, true).1)
+            .flatten();
+        return (Some(dx), dw);
     }
     if image_parallel(g) {
         return backward_image_parallel(x, w, dy, g, [want_dx, want_dw], NARROW_CHUNK_FLOATS);
@@ -1492,9 +1497,14 @@ mod tests {
                     conv_direct::weight_grad(&x, &dy, g),
                 )
             });
+            let (want_dx, want_dw) = (want_dx.unwrap(), want_dw.unwrap());
             assert_close(&y, &want_y, &format!("y {g:?}"));
-            assert_close(&dx, &want_dx.unwrap(), &format!("dx {g:?}"));
-            assert_close(&dw, &want_dw.unwrap(), &format!("dw {g:?}"));
+            assert_close(&dx, &want_dx, &format!("dx {g:?}"));
+            assert_close(&dw, &want_dw, &format!("dw {g:?}"));
+            // Through `backward`, both gradients asked for: each route returns both.
+            let (dx, dw) = backward(&x, &w, &dy, g, true, true);
+            assert_close(&dx.unwrap(), &want_dx, &format!("dx, backward {g:?}"));
+            assert_close(&dw.unwrap(), &want_dw, &format!("dw, backward {g:?}"));
         }
     }
 
